@@ -1,0 +1,72 @@
+# flink-rtcef-py: run-time adaptive Complex Event Forecasting on PyFlink + Kafka.
+# `make install && make start && make submit` runs the system on the embedded runtime (no Docker);
+# `make start MODE=docker` uses docker-compose.yml instead.
+
+PYTHON_SYS ?= python3.11
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+MODE       ?= embedded
+PYTEST_ARGS ?=
+JOBS       := collector_job factory_job controller_job inference_job
+
+.PHONY: help install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
+        lint train demo eval clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON_SYS) >/dev/null || { echo "error: $(PYTHON_SYS) not found"; exit 1; }
+	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip check
+	touch $@
+
+runtime/lib/.fetched: runtime/pom.xml
+	mvn -q -B -f runtime/pom.xml dependency:copy-dependencies -Pconnector -DoutputDirectory=lib/connector
+	mvn -q -B -f runtime/pom.xml dependency:copy-dependencies -Pkafka -DincludeScope=runtime -DoutputDirectory=lib/kafka
+	touch $@
+
+install: $(VENV)/.installed runtime/lib/.fetched ## install Python packages and the Kafka/connector jars (idempotent)
+
+ifeq ($(MODE),docker)
+start: ## start Kafka + Flink (MODE=docker uses docker compose)
+	docker compose up -d --build
+stop: ## stop what `make start` started
+	docker compose down
+else
+start: install
+	$(PY) -m rtcef_ops start
+stop:
+	$(PY) -m rtcef_ops stop
+endif
+
+status: ## Flink jobs and topic sizes
+	$(PY) -m rtcef_ops status
+
+logs: ## tail broker and Flink logs
+	$(PY) -m rtcef_ops logs
+
+topics: ## create missing topics
+	$(PY) -m rtcef_ops topics
+
+submit: ## submit all four jobs to the running cluster
+	$(PY) -m rtcef_ops submit $(JOBS)
+
+$(addprefix submit-,$(JOBS)): submit-%:
+	$(PY) -m rtcef_ops submit $*
+
+test: install ## the full test suite: pure, MiniCluster, real Kafka and Flink (starts the runtime)
+	$(PY) -m rtcef_ops start
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-pure: install ## only the fast tests that need no JVM or broker
+	$(PY) -m pytest -q -m "not minicluster and not kafka and not e2e" $(PYTEST_ARGS)
+
+lint: install ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops
+
+clean: stop
+	rm -rf run

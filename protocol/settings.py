@@ -1,0 +1,162 @@
+"""Every name and tunable of the system, in one typed place, read from environment variables.
+
+Variable names follow the Flink-RTCEF documentation (``KAFKA_BOOTSTRAP_SERVERS``, ``INSTRUCTION_TOPIC``,
+``REPORT_TOPIC``, ``COMMAND_TOPIC``, ``SYNC_TOPIC``, ``DATASETS_TOPIC``, ``ASSEMBLY_TOPIC``, ``DATA_DIR``...).
+Defaults are the original RTCEF's where it differs from the Flink fork (weekly buckets and reports, K=4
+buckets per dataset, trend observer), so an unconfigured deployment behaves like the published system.
+
+A wrong value fails at start with :class:`SettingsError`, whose message names the variable.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEEK_SECONDS = 7 * 24 * 3600
+
+
+class Domain(StrEnum):
+    MARITIME = "maritime"
+    FINANCE = "finance"
+
+
+class BucketAlignment(StrEnum):
+    FIRST_EVENT = "first_event"  # the original RTCEF: buckets start at the first event seen
+    EPOCH = "epoch"  # the Flink fork: buckets aligned to multiples of the size since 1970
+
+
+class ObserverPolicy(StrEnum):
+    TREND = "trend"  # original RTCEF regression over the last K reports
+    DIFFERENCE = "difference"  # the Flink fork's difference rule
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Configuration of all four jobs, the mocks and the operations scripts."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+    # --- Kafka
+    kafka_bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
+    input_topic: str = "input"
+    instruction_topic: str = "instructions"
+    command_topic: str = "factory_commands"
+    report_topic: str = "factory_reports"
+    sync_topic: str = "enginesync"
+    datasets_topic: str = "datasets"
+    assembly_topic: str = "assembly_reports"
+    forecast_topic: str = "forecasts"
+    score_topic: str = "scores"
+    dead_letter_topic: str = "dead_letters"
+    consumer_group_prefix: str = "rtcef"
+
+    # --- shared volume and pattern
+    data_dir: Path = PROJECT_ROOT / "run" / "data"
+    domain: Domain = Domain.MARITIME
+    pattern_path: Path | None = None
+    declarations_path: Path | None = None
+    bootstrap_model_path: Path | None = None
+
+    # --- forecasting (the SAME values for inference and factory scoring)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    horizon: int = Field(default=600, ge=1)
+    max_spread: int = Field(default=5, ge=0)
+    order: int = Field(default=2, ge=1, le=10)
+    p_min: float = Field(default=0.001, ge=0.0, le=1.0)
+    gamma: float = Field(default=0.001, ge=0.0, le=1.0)
+    alpha: float = Field(default=0.0, ge=0.0)
+    r: float = Field(default=1.05, gt=1.0)
+
+    # --- collector
+    bucket_size_s: int = Field(default=WEEK_SECONDS, ge=1)
+    bucket_alignment: BucketAlignment = BucketAlignment.FIRST_EVENT
+    bucket_prefix: str = "dt_bucket_"
+    history_k: int = Field(default=4, ge=1)
+
+    # --- inference scoring and observer
+    reporting_interval_s: int = Field(default=WEEK_SECONDS, ge=1)
+    watermark_delay_s: int = Field(default=60, ge=0)
+    observer_policy: ObserverPolicy = ObserverPolicy.TREND
+    observer_k: int = Field(default=3, ge=1)
+    observer_slope_threshold: float = -0.025
+    observer_guard: int = Field(default=4, ge=0)
+    observer_low_score: float = 0.2
+    observer_train_diff: float = 0.05
+    observer_optimize_diff: float = 0.10
+
+    # --- controller / optimiser
+    optimiser_preset: str = "rtcef"  # "rtcef": 4 dims; "flink": (pMin, gamma) as Flink-RTCEF
+    optimiser_steps: int = Field(default=15, ge=1)
+    optimiser_initial_points: int = Field(default=10, ge=1)
+    optimiser_keep_samples: int = Field(default=5, ge=0)
+    optimiser_seed: int = 1234
+    report_timeout_s: float = Field(default=600.0, gt=0.0)
+    report_retries: int = Field(default=1, ge=0)
+
+    # --- factory
+    min_dataset_events: int = Field(default=50, ge=1)
+    # Commands that arrive before any dataset wait this long, then get an error report (shorter than the
+    # controller's report_timeout_s so that the controller hears the reason instead of timing out).
+    factory_queue_timeout_s: float = Field(default=300.0, gt=0.0)
+
+    # --- Flink jobs
+    checkpoint_interval_ms: int = Field(default=10_000, ge=100)
+    parallelism: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _topics_distinct(self) -> Settings:
+        topics = self.topics()
+        seen: dict[str, str] = {}
+        for field, name in topics.items():
+            if name in seen:
+                raise ValueError(f"{field.upper()} and {seen[name].upper()} name the same topic {name!r}")
+            seen[name] = field
+        return self
+
+    def topics(self) -> dict[str, str]:
+        """Every topic the system uses, keyed by its setting name."""
+        return {name: getattr(self, name) for name in type(self).model_fields if name.endswith("_topic")}
+
+    # --- derived paths on the shared volume
+    @property
+    def buckets_dir(self) -> Path:
+        return self.data_dir / "buckets"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.models_dir / "registry.json"
+
+    def resolved_pattern(self) -> tuple[Path, Path]:
+        """Pattern and declarations files for the configured domain (explicit paths win)."""
+        default_dir = PROJECT_ROOT / "patterns" / self.domain.value
+        pattern = self.pattern_path or default_dir / "pattern.sre"
+        declarations = self.declarations_path or default_dir / "declarations.sre"
+        return pattern, declarations
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and explicit overrides); wrong values name their variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            problems.append(f"{loc.upper()}: {err.get('msg')} (got {err.get('input')!r})")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,196 @@
+"""A Flink standalone session cluster started from the apache-flink wheel's own distribution.
+
+The project owns the configuration directory (``run/flink/conf``): Python UDF workers and the client use
+the venv's interpreter, pid and log files stay in ``run/flink``, and the web UI listens on :8081.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
+from rtcef_ops.paths import RuntimePaths, flink_home
+
+REST_PORT = 8081
+TASK_SLOTS = 8
+
+
+def _config_yaml(paths: RuntimePaths, home: Path) -> str:
+    java_opts = _distribution_java_opts(home)
+    return f"""# Written by `python -m rtcef_ops start`; edits are overwritten.
+env:
+  java:
+    opts:
+      all: {java_opts}
+  pid:
+    dir: {paths.flink_pid}
+  log:
+    dir: {paths.flink_log}
+jobmanager:
+  bind-host: localhost
+  rpc:
+    address: localhost
+    port: 6123
+  memory:
+    process:
+      size: 1024m
+  execution:
+    failover-strategy: region
+taskmanager:
+  bind-host: localhost
+  host: localhost
+  numberOfTaskSlots: {TASK_SLOTS}
+  memory:
+    process:
+      size: 4096m
+    managed:
+      fraction: 0.2
+parallelism:
+  default: 1
+rest:
+  address: localhost
+  bind-address: localhost
+  port: {REST_PORT}
+python:
+  executable: {paths.python}
+  client:
+    executable: {paths.python}
+execution:
+  checkpointing:
+    dir: file://{paths.flink_dir / "checkpoints"}
+    savepoint-dir: file://{paths.flink_dir / "savepoints"}
+state:
+  backend:
+    type: hashmap
+restart-strategy:
+  type: failure-rate
+  failure-rate:
+    max-failures-per-interval: 3
+    failure-rate-interval: 5 min
+    delay: 10 s
+"""
+
+
+def _distribution_java_opts(home: Path) -> str:
+    """The JVM flags the wheel's own config.yaml sets (module opens needed on Java 17)."""
+    for line in (home / "conf" / "config.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("all:") and "--add-opens" in stripped:
+            return stripped.split(":", 1)[1].strip()
+    return ""
+
+
+def rest_get(path: str, timeout: float = 3.0) -> Any:
+    """GET a Flink REST endpoint and decode the JSON answer."""
+    with urllib.request.urlopen(f"http://localhost:{REST_PORT}{path}", timeout=timeout) as resp:
+        return json.loads(resp.read().decode())
+
+
+class FlinkCluster:
+    """Start/stop/inspect the embedded Flink session cluster."""
+
+    def __init__(self, paths: RuntimePaths) -> None:
+        self.paths = paths
+        self.home = flink_home()
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["FLINK_CONF_DIR"] = str(self.paths.flink_conf)
+        env["FLINK_LOG_DIR"] = str(self.paths.flink_log)
+        env["FLINK_PID_DIR"] = str(self.paths.flink_pid)
+        env["PYFLINK_CLIENT_EXECUTABLE"] = self.paths.python
+        venv_bin = str(Path(self.paths.python).parent)
+        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
+        return env
+
+    def write_conf(self) -> None:
+        conf = self.paths.flink_conf
+        conf.mkdir(parents=True, exist_ok=True)
+        for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties",
+                     "log4j-session.properties", "logback.xml", "logback-console.xml"):
+            src = self.home / "conf" / name
+            if src.exists():
+                shutil.copy2(src, conf / name)
+        (conf / "config.yaml").write_text(_config_yaml(self.paths, self.home))
+        (conf / "masters").write_text(f"localhost:{REST_PORT}\n")
+        (conf / "workers").write_text("localhost\n")
+        for folder in (self.paths.flink_log, self.paths.flink_pid):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def pids(self) -> list[int]:
+        found: list[int] = []
+        for pid_file in sorted(self.paths.flink_pid.glob("*.pid")):
+            for line in pid_file.read_text().split():
+                if line.strip().isdigit():
+                    found.append(int(line))
+        return found
+
+    def healthy(self) -> bool:
+        try:
+            overview = rest_get("/overview")
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return int(overview.get("taskmanagers", 0)) >= 1
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        if any(pid_alive(p) for p in self.pids()) and self.healthy():
+            print(f"flink: already running, web UI http://localhost:{REST_PORT}")
+            return
+        self.write_conf()
+        bin_dir = self.home / "bin"
+        for script in ("jobmanager.sh", "taskmanager.sh"):
+            result = subprocess.run(
+                ["bash", str(bin_dir / script), "start"],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+            if result.returncode != 0:
+                raise RuntimeErrorWithHint(f"flink: {script} failed: {result.stderr.strip()[-500:]}")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.healthy():
+                print(f"flink: up, web UI http://localhost:{REST_PORT} (pids {self.pids()})")
+                return
+            time.sleep(1.0)
+        raise RuntimeErrorWithHint(f"flink: not healthy after {timeout_s:.0f}s; see {self.paths.flink_log}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        pids = [p for p in self.pids() if pid_alive(p)]
+        if not pids:
+            print("flink: not running")
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for pid_file in self.paths.flink_pid.glob("*.pid"):
+            pid_file.unlink()
+        if pids:
+            print(f"flink: stopped (pids {pids})")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Jobs known to the cluster, newest first: id, name, state."""
+        overview = rest_get("/jobs/overview")
+        jobs = [
+            {"id": j["jid"], "name": j["name"], "state": j["state"], "start": j.get("start-time", 0)}
+            for j in overview.get("jobs", [])
+        ]
+        return sorted(jobs, key=lambda j: -int(j["start"]))
+
+    def flink_cli(self) -> Path:
+        return self.home / "bin" / "flink"

@@ -1,0 +1,51 @@
+"""Submission of the four jobs to the running session cluster with ``flink run -d``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rtcef_ops.flink_cluster import FlinkCluster
+from rtcef_ops.kafka_broker import RuntimeErrorWithHint
+from rtcef_ops.paths import RuntimePaths
+
+JOBS = ("collector_job", "factory_job", "controller_job", "inference_job")
+
+
+def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = None) -> str:
+    """Submit one job detached; return its Flink job id.
+
+    The project is installed into the venv the TaskManager's Python workers use, so no code needs to be
+    shipped; the Kafka connector jar goes on the user classpath with ``-C``.
+    """
+    if job not in JOBS:
+        raise RuntimeErrorWithHint(f"unknown job {job!r}; choose one of {', '.join(JOBS)}")
+    cluster = FlinkCluster(paths)
+    jars = sorted(paths.connector_lib.glob("*.jar"))
+    if not jars:
+        raise RuntimeErrorWithHint(f"no Kafka connector jar in {paths.connector_lib}: run `make install`")
+    command = [
+        "bash",
+        str(cluster.flink_cli()),
+        "run",
+        "-d",
+        *(arg for jar in jars for arg in ("-C", jar.resolve().as_uri())),
+        "-pyexec",
+        paths.python,
+        "-pyclientexec",
+        paths.python,
+        "-py",
+        str(paths.root / job / "main.py"),
+    ]
+    env = cluster.env()
+    env.update(extra_env or {})
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False,
+                            stdin=subprocess.DEVNULL, cwd=paths.root)
+    output = result.stdout + result.stderr
+    for line in output.splitlines():
+        if "JobID" in line:
+            job_id = line.rsplit(" ", 1)[-1].strip()
+            print(f"{job}: submitted as {job_id}")
+            return job_id
+    sys.stderr.write(output[-4000:])
+    raise RuntimeErrorWithHint(f"{job}: submission failed (exit {result.returncode}); output above")
