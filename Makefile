@@ -35,11 +35,15 @@ start: ## start Kafka + Flink (MODE=docker uses docker compose)
 	docker compose up -d --build
 stop: ## stop what `make start` started
 	docker compose down
+submit: ## submit all four jobs to the running cluster
+	for job in $(JOBS); do docker compose exec -T jobmanager flink run -d -py /opt/rtcef/$$job/main.py; done
 else
 start: install
 	$(PY) -m rtcef_ops start
 stop:
 	$(PY) -m rtcef_ops stop
+submit:
+	$(PY) -m rtcef_ops submit $(JOBS)
 endif
 
 status: ## Flink jobs and topic sizes
@@ -50,9 +54,6 @@ logs: ## tail broker and Flink logs
 
 topics: ## create missing topics
 	$(PY) -m rtcef_ops topics
-
-submit: ## submit all four jobs to the running cluster
-	$(PY) -m rtcef_ops submit $(JOBS)
 
 $(addprefix submit-,$(JOBS)): submit-%:
 	$(PY) -m rtcef_ops submit $*
