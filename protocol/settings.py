@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     bucket_alignment: BucketAlignment = BucketAlignment.FIRST_EVENT
     bucket_prefix: str = "dt_bucket_"
     history_k: int = Field(default=4, ge=1)
+    collector_fsync_rows: int = Field(default=1000, ge=1)  # rows per bucket file between fsyncs (1 = per row)
 
     # --- inference scoring and observer
     reporting_interval_s: int = Field(default=WEEK_SECONDS, ge=1)

@@ -42,6 +42,7 @@ def _properties(paths: RuntimePaths, port: int, controller_port: int) -> str:
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
             "log.retention.hours=-1",
+            "log.message.timestamp.type=LogAppendTime",
             "",
         ]
     )

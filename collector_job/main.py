@@ -1,0 +1,96 @@
+"""Collector job: input events -> append-only bucket files -> dataset versions for the factory.
+
+Graph (``build_graph``)::
+
+    input topic ──parse──> events ──watermarks(delay)──┐
+                                                       ├─ key "collector" ─> CollectorProcess ─> datasets
+    assembly_reports ─parse─> ACKs ─watermarks(idle)───┘                           │
+    (every parser and the collector)  ──────────────────────────────────────> dead letters
+
+``build_pipeline`` wires the graph to Kafka topics named by :class:`Settings`; ``main`` reads settings
+from the environment and runs the job as ``collector_job``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from pyflink.common import Types
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+
+from collector_job.buckets import BucketScheme
+from collector_job.collector_process import CollectorProcess, collector_key
+from collector_job.collector_state import JOB_NAME, CollectorConfig
+from collector_job.parse_acks import ParseAcks
+from collector_job.parse_events import ParseEvents
+from collector_job.timestamps import ack_watermarks, event_watermarks
+from flink_common.io import make_env, read_topic, string_tag, write_topic
+from protocol.settings import Settings, load_settings
+
+DEAD_LETTER_TAG = "collector-dead-letters"
+
+
+def build_graph(
+    events_raw: DataStream, acks_raw: DataStream, settings: Settings
+) -> tuple[DataStream, DataStream]:
+    """Wire the collector on raw JSON streams; returns (dataset versions, dead letters), both strings."""
+    dead_tag = string_tag(DEAD_LETTER_TAG)
+    scheme = BucketScheme.from_settings(settings)
+    config = CollectorConfig.from_settings(settings)
+
+    events = (
+        events_raw.process(ParseEvents(settings.domain, settings.input_topic, dead_tag))
+        .name("parse-events")
+        .uid("collector-parse-events")
+    )
+    acks = (
+        acks_raw.process(ParseAcks(settings.assembly_topic, dead_tag))
+        .name("parse-acks")
+        .uid("collector-parse-acks")
+    )
+    timed_events = events.assign_timestamps_and_watermarks(
+        event_watermarks(scheme.ms_per_unit, settings.watermark_delay_s)
+    ).name("event-time")
+    timed_acks = acks.assign_timestamps_and_watermarks(ack_watermarks()).name("ack-time")
+
+    datasets = (
+        timed_events.connect(timed_acks)
+        .key_by(collector_key, collector_key, key_type=Types.STRING())
+        .process(
+            CollectorProcess(config, dead_tag, fsync_rows=settings.collector_fsync_rows),
+            output_type=Types.STRING(),
+        )
+        .name("collector")
+        .uid("collector-process")
+        .set_parallelism(1)
+    )
+    dead_letters = events.get_side_output(dead_tag).union(
+        acks.get_side_output(dead_tag), datasets.get_side_output(dead_tag)
+    )
+    return datasets, dead_letters
+
+
+def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
+    """The collector on Kafka: input + assembly topics in, dataset + dead-letter topics out."""
+    events_raw = read_topic(env, settings, settings.input_topic, group="collector-input")
+    acks_raw = read_topic(env, settings, settings.assembly_topic, group="collector-acks")
+    datasets, dead_letters = build_graph(events_raw, acks_raw, settings)
+    write_topic(datasets, settings, settings.datasets_topic)
+    write_topic(dead_letters, settings, settings.dead_letter_topic)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the collector job with settings from the environment."""
+    parser = argparse.ArgumentParser(prog=JOB_NAME, description=__doc__.splitlines()[0])
+    parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = load_settings()
+    env = make_env(settings)
+    build_pipeline(env, settings)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()

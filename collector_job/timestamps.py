@@ -1,0 +1,57 @@
+"""Event-time assignment for the collector's two inputs.
+
+Input events carry their own ``timestamp`` in stream units (seconds for maritime, milliseconds for
+finance); Flink wants milliseconds. ACKs have no event time of their own. Their input is connected to the
+events, and a two-input operator's watermark is the minimum of both inputs, so an ACK input without
+watermarks would freeze event time and no bucket would ever close. The ACK input is therefore declared
+idle after ``ACK_IDLENESS_S`` quiet seconds: an idle input takes no part in the minimum. ACKs are stamped
+with time 0: a far-future stamp would avoid the short stall after each ACK (until the input is idle
+again), but it would travel on as the Kafka record timestamp of anything the ACK causes, and brokers
+reject timestamps too far in the future.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflink.common import Duration, WatermarkStrategy
+from pyflink.common.watermark_strategy import TimestampAssigner
+
+ACK_EVENT_TIME_MS = 0
+"""Event time given to ACKs (they have none; see the module docstring)."""
+
+ACK_IDLENESS_S = 1
+"""Seconds without ACKs after which the ACK input stops taking part in the watermark."""
+
+
+class EventTimestampAssigner(TimestampAssigner):
+    """Event time (ms) of a ParsedEvent: its stream timestamp times ``ms_per_unit``."""
+
+    def __init__(self, ms_per_unit: int) -> None:
+        self._ms_per_unit = ms_per_unit
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return int(value.ts) * self._ms_per_unit
+
+
+class AckTimestampAssigner(TimestampAssigner):
+    """A constant event time for ACKs (see the module docstring)."""
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return ACK_EVENT_TIME_MS
+
+
+def event_watermarks(ms_per_unit: int, delay_s: int) -> WatermarkStrategy:
+    """Bounded out-of-orderness of ``delay_s`` seconds on the events' own timestamps."""
+    return WatermarkStrategy.for_bounded_out_of_orderness(
+        Duration.of_seconds(delay_s)
+    ).with_timestamp_assigner(EventTimestampAssigner(ms_per_unit))
+
+
+def ack_watermarks() -> WatermarkStrategy:
+    """Watermarks of the ACK input: idle when quiet, so it does not hold the events back."""
+    return (
+        WatermarkStrategy.for_monotonous_timestamps()
+        .with_timestamp_assigner(AckTimestampAssigner())
+        .with_idleness(Duration.of_seconds(ACK_IDLENESS_S))
+    )

@@ -1,0 +1,78 @@
+"""Factory job: controller commands + collector dataset versions -> reports, assembly ACKs, models.
+
+Graph (``build_graph``)::
+
+    factory_commands ──┐                                      ┌─> factory_reports   (main output)
+                       ├─ key "factory" ─> FactoryProcess ────┼─> assembly_reports  (side output)
+    datasets ──────────┘                                      └─> dead_letters      (side output)
+
+``build_pipeline`` wires the graph to the Kafka topics named by :class:`Settings`; ``main`` reads settings
+from the environment and runs the job as ``factory_job``. Both sources start from the earliest offset on a
+first start (commands and datasets sent before the factory came up are not lost) and from the checkpointed
+offsets on a restore; replays are harmless because commands and datasets are idempotent in the state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from pyflink.common import Types
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+
+from factory_job.factory_process import FactoryProcess, ToolsFactory, factory_key, volume_tools
+from factory_job.factory_state import JOB_NAME
+from flink_common.io import make_env, read_topic, string_tag, write_topic
+from protocol.settings import Settings, load_settings
+
+__all__ = ["ASSEMBLY_TAG", "DEAD_LETTER_TAG", "build_graph", "build_pipeline", "main"]
+
+ASSEMBLY_TAG = "assembly_reports"
+DEAD_LETTER_TAG = "dead_letters"
+
+
+def build_graph(
+    commands_raw: DataStream,
+    datasets_raw: DataStream,
+    settings: Settings,
+    *,
+    tools_factory: ToolsFactory = volume_tools,
+) -> tuple[DataStream, DataStream, DataStream]:
+    """Wire the factory on raw JSON streams; returns (reports, assembly ACKs, dead letters), all strings."""
+    assembly_tag = string_tag(ASSEMBLY_TAG)
+    dead_tag = string_tag(DEAD_LETTER_TAG)
+    reports = (
+        commands_raw.connect(datasets_raw)
+        .key_by(factory_key, factory_key, key_type=Types.STRING())
+        .process(FactoryProcess(settings, assembly_tag, dead_tag, tools_factory), output_type=Types.STRING())
+        .name("factory")
+        .uid("factory-process")
+        .set_parallelism(1)
+    )
+    return reports, reports.get_side_output(assembly_tag), reports.get_side_output(dead_tag)
+
+
+def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
+    """The factory on Kafka: command + dataset topics in; report, assembly and dead-letter topics out."""
+    commands_raw = read_topic(env, settings, settings.command_topic, group="factory-commands")
+    datasets_raw = read_topic(env, settings, settings.datasets_topic, group="factory-datasets")
+    reports, acks, dead_letters = build_graph(commands_raw, datasets_raw, settings)
+    write_topic(reports, settings, settings.report_topic)
+    write_topic(acks, settings, settings.assembly_topic)
+    write_topic(dead_letters, settings, settings.dead_letter_topic)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the factory job with settings from the environment."""
+    parser = argparse.ArgumentParser(prog=JOB_NAME, description=__doc__.splitlines()[0])
+    parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = load_settings()
+    env = make_env(settings)
+    build_pipeline(env, settings)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The collector graph in a local MiniCluster: interleaved vessels over three buckets, ACKs, a bad record."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from pyflink.common import Types
+from pyflink.datastream import StreamExecutionEnvironment
+
+from collector_job import bucket_files as bf
+from collector_job.main import build_graph
+from protocol.codec import encode
+from protocol.messages import AssemblyAck, DatasetVersion, DeadLetter
+from protocol.settings import BucketAlignment, Settings
+
+HOUR = 3600
+BASE = 1_443_830_400  # a UTC midnight, so epoch-aligned hourly buckets start at BASE, BASE+1h, BASE+2h
+
+
+def tag_dataset(text: str) -> str:
+    return "D" + text
+
+
+def tag_dead(text: str) -> str:
+    return "X" + text
+
+
+@pytest.mark.minicluster
+def test_collector_graph_buckets_announces_and_releases(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        bucket_size_s=HOUR,
+        bucket_alignment=BucketAlignment.EPOCH,
+        history_k=2,
+        watermark_delay_s=60,
+        checkpoint_interval_ms=3_600_000,
+    )
+    events = [
+        json.dumps(
+            {
+                "timestamp": BASE + minute * 60 + vessel,
+                "mmsi": 227592820 + vessel,
+                "lon": -4.5,
+                "lat": 48.3,
+                "speed": 10.0 + vessel,
+                "entry_fishing": vessel % 2,
+            }
+        )
+        for minute in range(0, 180, 10)
+        for vessel in range(3)
+    ]
+    events.insert(5, '{"timestamp": "yesterday"}')
+    acks = [
+        encode(AssemblyAck(version=0, bucket_starts=(BASE,))),
+        encode(AssemblyAck(version=1, bucket_starts=(BASE, BASE + HOUR))),
+    ]
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    env.set_python_executable(sys.executable)
+    datasets, dead = build_graph(
+        env.from_collection(events, type_info=Types.STRING()),
+        env.from_collection(acks, type_info=Types.STRING()),
+        settings,
+    )
+    merged = datasets.map(tag_dataset, output_type=Types.STRING()).union(
+        dead.map(tag_dead, output_type=Types.STRING())
+    )
+    with merged.execute_and_collect("collector_job-test") as results:
+        outputs = list(results)
+
+    versions = [DatasetVersion.model_validate_json(o[1:]) for o in outputs if o.startswith("D")]
+    letters = [DeadLetter.model_validate_json(o[1:]) for o in outputs if o.startswith("X")]
+    assert [(v.version, v.bucket_starts) for v in versions] == [
+        (0, (BASE,)),
+        (1, (BASE, BASE + HOUR)),
+        (2, (BASE + HOUR, BASE + 2 * HOUR)),
+    ]
+    buckets = settings.buckets_dir
+    assert versions[2].bucket_paths == tuple(
+        str(bf.bucket_path(buckets, settings.bucket_prefix, s)) for s in versions[2].bucket_starts
+    )
+    assert [(d.source_topic, d.job) for d in letters] == [(settings.input_topic, "collector_job")]
+    assert "timestamp" in letters[0].reason
+
+    # versions 0 and 1 ACKed, 2 not: bucket BASE is released, the other two stay, nothing is lost
+    first = bf.bucket_path(buckets, settings.bucket_prefix, BASE)
+    assert not first.exists() and bf.trash_path(first).exists()
+    for start in (BASE + HOUR, BASE + 2 * HOUR):
+        rows = bf.read_rows(bf.bucket_path(buckets, settings.bucket_prefix, start))
+        assert len(rows) == 18  # 6 ten-minute steps x 3 vessels
+        assert {r["mmsi"] for r in rows} == {"227592820", "227592821", "227592822"}
+        assert list(rows[0])[-1] == "entry_fishing"
+        assert all(start <= int(r["timestamp"]) < start + HOUR for r in rows)
+    assert bf.count_rows(bf.trash_path(first)) == 18

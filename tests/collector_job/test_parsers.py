@@ -1,0 +1,53 @@
+"""The first operators: parsing per domain, dead letters for bad payloads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collector_job.parse_acks import ParseAcks
+from collector_job.parse_events import ParsedEvent, ParseEvents, parse_event
+from collector_job.timestamps import AckTimestampAssigner, EventTimestampAssigner
+from flink_common.io import string_tag
+from protocol.codec import DecodeError
+from protocol.messages import AssemblyAck, DeadLetter
+from protocol.settings import Domain
+
+
+def test_maritime_event_keeps_extras_and_raw_payload() -> None:
+    raw = json.dumps({"timestamp": 10, "mmsi": 42, "lon": 1.0, "lat": 2.0, "entry_fishing": 1})
+    parsed = parse_event(Domain.MARITIME, raw)
+    assert parsed.ts == 10 and parsed.record["mmsi"] == "42" and parsed.record["entry_fishing"] == 1
+    assert parsed.payload == raw
+
+
+def test_finance_event_uses_the_card_model() -> None:
+    parsed = parse_event(Domain.FINANCE, json.dumps({"timestamp": 1500, "pan": "p", "amount": 2.5}))
+    assert parsed.record["pan"] == "p" and parsed.ts == 1500
+    with pytest.raises(DecodeError):
+        parse_event(Domain.FINANCE, json.dumps({"timestamp": 1, "mmsi": "m", "lon": 0, "lat": 0}))
+
+
+def test_bad_event_becomes_a_dead_letter() -> None:
+    tag = string_tag("dead")
+    out = list(ParseEvents(Domain.MARITIME, "input", tag).process_element("{not json", None))
+    ((got_tag, text),) = out
+    letter = DeadLetter.model_validate_json(text)
+    assert got_tag is tag and letter.source_topic == "input" and letter.payload == "{not json"
+
+
+def test_acks_parse_or_dead_letter() -> None:
+    tag = string_tag("dead")
+    parser = ParseAcks("assembly_reports", tag)
+    (good,) = list(parser.process_element('{"version": 1, "bucket_starts": [5]}', None))
+    assert good.ack == AssemblyAck(version=1, bucket_starts=(5,))
+    ((_, text),) = list(parser.process_element('{"version": -1, "bucket_starts": []}', None))
+    assert "version" in DeadLetter.model_validate_json(text).reason
+
+
+def test_timestamp_assigners() -> None:
+    event = ParsedEvent(ts=7, record={}, payload="")
+    assert EventTimestampAssigner(1000).extract_timestamp(event, -1) == 7000
+    assert EventTimestampAssigner(1).extract_timestamp(event, -1) == 7
+    assert AckTimestampAssigner().extract_timestamp(object(), 123) == 0
