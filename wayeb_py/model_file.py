@@ -1,0 +1,225 @@
+"""The ``.spst`` model file: a versioned, checksummed, pickle-free serialisation of an `SPSTModel`.
+
+Layout (UTF-8)::
+
+    WAYEB-PY-SPST <format_version> sha256=<64 hex digits>\\n
+    <one JSON object>
+
+The header's checksum covers the JSON bytes exactly, so truncated or edited files are detected. The JSON
+object holds:
+
+* ``format`` (``"wayeb_py.spst"``), ``format_version`` (int), ``model_key`` (fingerprint, checked on load);
+* ``pattern``: ``pattern_text``, ``declarations_text``, ``order``, ``partition_by``, ``window``, ``sdfa``
+  (``SDFA.to_dict()``) and ``symbolizer`` (``Symbolizer.to_dict()``);
+* ``pst``: ``max_order``, ``n_symbols``, ``labels`` (lists of 0-based symbols, most recent first, canonical
+order)
+  and ``probs`` (one smoothed distribution per label);
+* ``learn_params``: ``order, p_min, alpha, gamma, r``; ``forecast_params``: see `ForecastParams.to_dict`;
+* ``provenance``: free-form training facts (``rows``, ``time_range``, ``dataset_id``, ``created_at``, ...).
+
+Waiting-time distributions and the forecast table are *not* stored: they are recomputed on load from the
+stored parameters (cheap for NEXTK). Files are written atomically (temp file in the target directory, fsync,
+``os.replace``). Reading a file that is not a model, is corrupt, or has a newer format version raises
+`ModelFileError`. See also ``docs/spst-format.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .forecasting import ForecastParams
+from .pst import LearnParams, PredictionSuffixTree
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "ModelFileError",
+    "decode_model",
+    "encode_model",
+    "read_model",
+    "write_model",
+]
+
+MAGIC = "WAYEB-PY-SPST"
+FORMAT_NAME = "wayeb_py.spst"
+FORMAT_VERSION = 1
+
+PatternDecoder = Callable[[dict[str, Any]], Any]
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be read: not a model file, corrupt, or written by a newer format version."""
+
+
+def _learn_params_dict(p: LearnParams) -> dict[str, Any]:
+    return {"order": p.order, "p_min": p.p_min, "alpha": p.alpha, "gamma": p.gamma, "r": p.r}
+
+
+def encode_pattern(pattern: Any) -> dict[str, Any]:
+    """The JSON form of a compiled pattern (texts, annotations, SDFA and symbolizer)."""
+    sdfa = pattern.sdfa
+    sym = pattern.symbolizer
+    return {
+        "pattern_text": getattr(pattern, "pattern_text", ""),
+        "declarations_text": getattr(pattern, "declarations_text", ""),
+        "order": getattr(pattern, "order", None),
+        "partition_by": getattr(pattern, "partition_by", None),
+        "window": getattr(pattern, "window", None),
+        "sdfa": sdfa.to_dict(),
+        "symbolizer": sym.to_dict() if hasattr(sym, "to_dict") else None,
+    }
+
+
+def decode_pattern(d: dict[str, Any]) -> Any:
+    """Rebuild a ``CompiledPattern`` from `encode_pattern` output using the pattern package.
+
+    The stored SDFA and symbolizer are used as-is (so a model keeps working if the compiler changes later).
+    When the symbolizer cannot be restored from its dict, the pattern is recompiled from its text and must
+    produce the stored SDFA.
+    """
+    from .automata.sdfa import SDFA
+    from .patterns import CompiledPattern, compile_pattern
+
+    sdfa = SDFA.from_dict(d["sdfa"])
+    try:
+        from .symbolize import Symbolizer
+
+        symbolizer = Symbolizer.from_dict(d["symbolizer"])
+    except Exception:  # noqa: BLE001  (fall back to recompiling; the SDFA check below guards the result)
+        compiled = compile_pattern(d["pattern_text"], d.get("declarations_text") or "")
+        if compiled.sdfa != sdfa:
+            raise ModelFileError("stored SDFA differs from the recompiled pattern") from None
+        return compiled
+    return CompiledPattern(
+        pattern_text=d["pattern_text"],
+        declarations_text=d.get("declarations_text") or "",
+        sdfa=sdfa,
+        symbolizer=symbolizer,
+        order=d.get("order"),
+        partition_by=d.get("partition_by"),
+        window=d.get("window"),
+    )
+
+
+def encode_model(model: Any) -> dict[str, Any]:
+    """The JSON object stored in a ``.spst`` file."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "model_key": model.key,
+        "pattern": encode_pattern(model.pattern),
+        "pst": model.pst.to_dict(),
+        "learn_params": _learn_params_dict(model.learn_params),
+        "forecast_params": model.forecast_params.to_dict(),
+        "provenance": model.provenance,
+    }
+
+
+def decode_model(
+    doc: dict[str, Any], *, pattern_decoder: PatternDecoder | None = None, verify_key: bool = True
+) -> Any:
+    """Rebuild an `SPSTModel` from `encode_model` output (raises ModelFileError on bad content)."""
+    from .engine import SPSTModel
+
+    if doc.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"not a {FORMAT_NAME} document (format={doc.get('format')!r})")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"model format version {version} is newer than supported ({FORMAT_VERSION}); upgrade wayeb_py"
+        )
+    try:
+        pattern = (pattern_decoder or decode_pattern)(doc["pattern"])
+        pst = PredictionSuffixTree.from_dict(doc["pst"])
+        lp = doc["learn_params"]
+        learn = LearnParams(
+            int(lp["order"]), float(lp["p_min"]), float(lp["alpha"]), float(lp["gamma"]), float(lp["r"])
+        )
+        fparams = ForecastParams.from_dict(doc["forecast_params"])
+        model = SPSTModel(pattern, pst, learn, fparams, doc.get("provenance") or {})
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, ImportError) as exc:
+        raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
+    if verify_key and doc.get("model_key") != model.key:
+        raise ModelFileError(
+            "model fingerprint mismatch: the file content does not reproduce the stored model"
+        )
+    return model
+
+
+def write_model(model: Any, path: str | Path) -> Path:
+    """Serialise ``model`` to ``path`` atomically; returns the path."""
+    target = Path(path)
+    body = json.dumps(encode_model(model), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    header = f"{MAGIC} {FORMAT_VERSION} sha256={hashlib.sha256(body).hexdigest()}\n".encode()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself (best effort: not every platform allows opening directories)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_model(path: str | Path, *, pattern_decoder: PatternDecoder | None = None) -> Any:
+    """Load an `SPSTModel` from a ``.spst`` file written by `write_model`."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+    newline = raw.find(b"\n")
+    head = raw[:newline].decode("ascii", errors="replace") if newline >= 0 else ""
+    parts = head.split(" ")
+    if newline < 0 or len(parts) != 3 or parts[0] != MAGIC or not parts[2].startswith("sha256="):
+        raise ModelFileError(f"{p} is not a wayeb_py .spst model file (bad header)")
+    try:
+        version = int(parts[1])
+    except ValueError:
+        raise ModelFileError(f"{p}: bad format version {parts[1]!r}") from None
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{p} has model format version {version}, newer than supported ({FORMAT_VERSION}); "
+            "upgrade wayeb_py"
+        )
+    body = raw[newline + 1 :]
+    if hashlib.sha256(body).hexdigest() != parts[2][len("sha256=") :]:
+        raise ModelFileError(f"{p} is corrupt (checksum mismatch; truncated or modified)")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{p} is corrupt (invalid JSON: {exc})") from exc
+    if not isinstance(doc, dict):
+        raise ModelFileError(f"{p} is corrupt (JSON body is not an object)")
+    try:
+        return decode_model(doc, pattern_decoder=pattern_decoder)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{p}: {exc}") from exc
