@@ -69,7 +69,7 @@ class MaritimeEvent(BaseModel):
 
 
 class CardTransaction(BaseModel):
-    """One card transaction. ``timestamp`` is epoch milliseconds as in the card datasets; ``pan`` is the key."""
+    """One card transaction. ``timestamp`` is epoch milliseconds (as in the card datasets); key: ``pan``."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 

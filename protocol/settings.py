@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     optimiser_initial_points: int = Field(default=10, ge=1)
     optimiser_keep_samples: int = Field(default=5, ge=0)
     optimiser_seed: int = 1234
+    # JSON list of {"params": {confidence, order, p_min, gamma}, "objective": -mcc} warm-starting the first
+    # optimisation (the original's offline samples); None = the first session starts from LHS points
+    optimiser_prior_path: Path | None = None
     report_timeout_s: float = Field(default=600.0, gt=0.0)
     report_retries: int = Field(default=1, ge=0)
 

@@ -151,7 +151,9 @@ class KafkaBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeErrorWithHint(f"kafka: broker exited with {proc.returncode}; see {self.log_file}")
+                raise RuntimeErrorWithHint(
+                    f"kafka: broker exited with {proc.returncode}; see {self.log_file}"
+                )
             if port_open("127.0.0.1", self.port) and self._ready():
                 print(f"kafka: up on {self.bootstrap} (pid {proc.pid})")
                 return

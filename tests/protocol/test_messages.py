@@ -32,7 +32,9 @@ from protocol import (
 PARAMS = Hyperparameters(confidence=0.4, order=3, p_min=0.001, gamma=0.002)
 
 EXAMPLES = [
-    Instruction(id="instr-0", type=InstructionType.OPTIMIZE, timestamp=1447884005, metrics=MetricSet(mcc=0.1)),
+    Instruction(
+        id="instr-0", type=InstructionType.OPTIMIZE, timestamp=1447884005, metrics=MetricSet(mcc=0.1)
+    ),
     FactoryCommand(id="s1-2", type=CommandType.OPT_STEP, timestamp=1, session_id="s1", step=2, params=PARAMS),
     FactoryReport(
         reply_id="s1-2",
@@ -42,7 +44,9 @@ EXAMPLES = [
         objective=-0.41,
         params=PARAMS,
     ),
-    EngineSync(type=SyncType.PLAY, timestamp=5, model_id="m-3", model_path="/x/m-3.spst", production_time=12.5),
+    EngineSync(
+        type=SyncType.PLAY, timestamp=5, model_id="m-3", model_path="/x/m-3.spst", production_time=12.5
+    ),
     DatasetVersion(version=3, timestamp=9, bucket_starts=(0, 10), bucket_paths=("/b/0.csv", "/b/10.csv")),
     AssemblyAck(version=3, bucket_starts=(0, 10)),
     ScoreReport(timestamp=1, interval_start=0, model_id="m", batch=MetricSet(), runtime=MetricSet()),
