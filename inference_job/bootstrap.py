@@ -1,0 +1,111 @@
+"""Train the initial model on the first weeks of a stream and register it as the current model.
+
+``python -m inference_job.bootstrap --stream data/stream.jsonl --weeks 4 --out models/initial.spst``
+
+This is the offline step of the original protocol (the offCEF model is learned on the first four weeks,
+which the engine then skips as "training period"). Learning and forecasting settings (order, p_min,
+gamma, alpha, r, threshold, horizon, max_spread) come from :class:`Settings`, the same values the factory
+uses for retrains, so the bootstrap model and run-time models are comparable. The model is written with
+``wayeb_py`` (atomic file write) and published in the factory's registry (``factory_job.registry``,
+``models/registry.json``) with creation method ``initial``, which makes it the model the inference job
+starts with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from protocol.messages import CreationMethod, Hyperparameters
+from protocol.settings import WEEK_SECONDS, Domain, Settings, load_settings
+
+__all__ = ["bootstrap", "first_weeks", "main"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def first_weeks(frame: Any, weeks: float, ticks_per_second: int) -> Any:
+    """Rows of ``frame`` (a DataFrame with ``timestamp``) in the first ``weeks`` after its first event."""
+    if frame.empty:
+        return frame
+    start = int(frame["timestamp"].min())
+    end = start + int(weeks * WEEK_SECONDS * ticks_per_second)
+    return frame[frame["timestamp"] < end]
+
+
+def bootstrap(
+    settings: Settings, stream: Path, weeks: float, out: Path, *, model_id: str = "initial",
+    registry_path: Path | None = None,
+) -> Path:  # fmt: skip
+    """Fit on the first ``weeks`` of ``stream``, save to ``out``, register as current; return the path."""
+    from factory_job.registry import RegistryEntry, publish
+    from wayeb_py.estimator import SPSTForecaster
+    from wayeb_py.io import read_events
+    from wayeb_py.patterns import load_pattern
+
+    ticks = 1000 if settings.domain is Domain.FINANCE else 1
+    started = time.monotonic()
+    frame = first_weeks(read_events(stream, settings.domain.value), weeks, ticks)
+    if frame.empty:
+        raise ValueError(f"{stream}: no events to train on")
+    pattern_path, declarations_path = settings.resolved_pattern()
+    pattern = load_pattern(pattern_path, declarations_path if declarations_path.exists() else None)
+    forecaster = SPSTForecaster(
+        pattern,
+        order=settings.order,
+        p_min=settings.p_min,
+        alpha=settings.alpha,
+        gamma=settings.gamma,
+        r=settings.r,
+        threshold=settings.threshold,
+        horizon=settings.horizon,
+        max_spread=settings.max_spread,
+        partitioned=True,
+    ).fit(frame, dataset_id=f"bootstrap:{stream}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(forecaster.save(out))
+    entry = RegistryEntry(
+        model_id=model_id,
+        path=str(path.resolve()),
+        params=Hyperparameters(
+            confidence=settings.threshold, order=settings.order, p_min=settings.p_min, gamma=settings.gamma
+        ),
+        creation_method=CreationMethod.INITIAL,
+        production_time=time.monotonic() - started,
+        created_at=time.time(),
+    )
+    publish(registry_path or settings.registry_path, entry, make_current=True)
+    _LOG.info("bootstrap model %s trained on %d events -> %s", model_id, len(frame), path)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m inference_job.bootstrap", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--stream", type=Path, required=True, help="input stream file (JSON lines or CSV)")
+    parser.add_argument("--weeks", type=float, default=4.0, help="weeks from the first event to train on")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="model file (default: DATA_DIR/models/initial.spst)"
+    )
+    parser.add_argument("--model-id", default="initial", help="id registered for the model")
+    parser.add_argument("--registry", type=Path, default=None, help="registry file (default: from settings)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = load_settings()
+    out = args.out or settings.models_dir / "initial.spst"
+    path = bootstrap(
+        settings, args.stream, args.weeks, out, model_id=args.model_id, registry_path=args.registry
+    )
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

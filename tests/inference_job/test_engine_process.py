@@ -1,0 +1,208 @@
+"""The keyed engine function with fake Flink contexts: isolation, restore, control, timers, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flink_fakes import FakeValueState
+
+from factory_job.registry import RegistryEntry, publish
+from inference_job.engine_process import (
+    END_OF_INPUT,
+    FORECASTS,
+    EngineProcess,
+    ModelCache,
+    PartitionKey,
+    partition_attribute,
+    resolve_initial_model,
+    ticks_per_second,
+)
+from inference_job.lifecycle import ModelRef
+from inference_job.parse_messages import DEAD_LETTERS
+from inference_job.scoring import ScoreDelta
+from mocks.fake_engine import FakeRun, load, write_model
+from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
+from protocol.settings import Domain, Settings
+
+
+class FakeTimers:
+    def __init__(self) -> None:
+        self.event: set[int] = set()
+        self.processing: set[int] = set()
+
+    def register_event_time_timer(self, ts: int) -> None:
+        self.event.add(ts)
+
+    def register_processing_time_timer(self, ts: int) -> None:
+        self.processing.add(ts)
+
+    def current_processing_time(self) -> int:
+        return 1_000
+
+
+class FakeBroadcastState(dict):
+    """Broadcast map state: ``get``/``put`` like PyFlink's BroadcastState."""
+
+    def put(self, key: str, value: str) -> None:
+        self[key] = value
+
+
+class Harness:
+    """Keyed state per key, one broadcast map, timers per key: what the Flink runtime provides."""
+
+    def __init__(self, tmp: Path, states: dict[str, FakeValueState] | None = None, broadcast: Any = None):
+        self.m0 = write_model(tmp / "m0.json", "m0")
+        self.m1 = write_model(tmp / "m1.json", "m1", bias=0.2)
+        self.states = states if states is not None else {}
+        self.broadcast = broadcast if broadcast is not None else FakeBroadcastState()
+        self.timers: dict[str, FakeTimers] = {}
+        self.fn = EngineProcess(
+            ModelRef("m0", self.m0), registry_path=str(tmp / "registry.json"), loader=load,
+            run_from_dict=FakeRun.from_dict,
+        )  # fmt: skip
+        self.key = ""
+        self.fn.open(self)  # type: ignore[arg-type]
+        self.fn.key_state = self
+
+    # runtime context / state proxy for the current key
+    def get_state(self, descriptor: Any) -> Harness:
+        return self
+
+    def value(self) -> str | None:
+        return self.states.setdefault(self.key, FakeValueState()).value()
+
+    def update(self, value: str) -> None:
+        self.states.setdefault(self.key, FakeValueState()).update(value)
+
+    # contexts
+    def get_broadcast_state(self, descriptor: Any) -> FakeBroadcastState:
+        return self.broadcast
+
+    def get_current_key(self) -> str:
+        return self.key
+
+    def timer_service(self) -> FakeTimers:
+        return self.timers.setdefault(self.key, FakeTimers())
+
+    def time_domain(self) -> Any:
+        return self._domain
+
+    def event(self, key: str, ts: int, lat: float = 45.0) -> list[Any]:
+        self.key = key
+        return list(self.fn.process_element({"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0}, self))
+
+    def sync(self, sync: EngineSync) -> list[Any]:
+        return list(self.fn.process_broadcast_element(sync, self))
+
+    def fire(self, key: str, ts: int, *, event_time: bool) -> list[Any]:
+        from pyflink.datastream import TimeDomain
+
+        self.key = key
+        self._domain = TimeDomain.EVENT_TIME if event_time else TimeDomain.PROCESSING_TIME
+        return list(self.fn.on_timer(ts, self))
+
+
+def forecasts(out: list[Any]) -> list[ForecastRecord]:
+    return [
+        ForecastRecord.model_validate_json(v[1]) for v in out if isinstance(v, tuple) and v[0] == FORECASTS
+    ]
+
+
+def deltas(out: list[Any]) -> list[ScoreDelta]:
+    return [ScoreDelta.from_json(v) for v in out if isinstance(v, str)]
+
+
+def test_each_event_yields_a_forecast_and_a_delta_stamped_with_the_model(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    out = h.event("v1", 10, lat=47.0)
+    (f,) = forecasts(out)
+    (d,) = deltas(out)
+    assert (f.key, f.timestamp, f.model_id, f.probability) == ("v1", 10, "m0", pytest.approx(0.7))
+    assert (d.key, d.model_id, d.creation_method, d.forecasts) == ("v1", "m0", CreationMethod.INITIAL, 1)
+
+
+def test_keys_are_isolated(tmp_path: Path) -> None:
+    alone = Harness(tmp_path)
+    solo = [forecasts(alone.event("v1", ts, lat))[0] for ts, lat in [(1, 44.0), (3, 52.0), (5, 46.0)]]
+    mixed = Harness(tmp_path)
+    together = []
+    for key, ts, lat in [("v1", 1, 44.0), ("v2", 2, 55.0), ("v1", 3, 52.0), ("v2", 4, 41.0), ("v1", 5, 46.0)]:
+        out = forecasts(mixed.event(key, ts, lat))
+        together += [f for f in out if f.key == "v1"]
+    assert together == solo
+    assert json.loads(mixed.states["v1"].value())["run"] == json.loads(alone.states["v1"].value())["run"]
+
+
+def test_state_is_restored_by_a_new_instance(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.event("v1", 1)
+    h.event("v1", 2)
+    restarted = Harness(tmp_path, states=h.states, broadcast=h.broadcast)
+    restarted.event("v1", 3)
+    assert json.loads(restarted.states["v1"].value())["run"]["counter"] == 3
+
+
+def test_pause_buffers_and_timers_replay_after_play(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.event("v1", 1)
+    assert h.sync(EngineSync(type=SyncType.PAUSE, timestamp=1)) == []
+    assert h.event("v1", 2) == [] and h.event("v2", 3) == []  # v2 first seen while paused
+    assert END_OF_INPUT in h.timers["v1"].event and h.timers["v1"].processing
+    assert h.fire("v1", 2_000, event_time=False) == []  # still paused: poll again
+    h.sync(EngineSync(type=SyncType.PLAY, timestamp=1, model_id="m1", model_path=h.m1, production_time=10))
+    assert [f.timestamp for f in forecasts(h.fire("v1", 3_000, event_time=False))] == [2]
+    assert [(f.timestamp, f.model_id) for f in forecasts(h.event("v2", 12))] == [(3, "m0"), (12, "m1")]
+
+
+def test_end_of_input_flushes_a_paused_buffer(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.sync(EngineSync(type=SyncType.PAUSE, timestamp=0))
+    h.event("v1", 5)
+    assert [f.timestamp for f in forecasts(h.fire("v1", END_OF_INPUT, event_time=True))] == [5]
+
+
+def test_unloadable_play_model_is_dead_lettered_and_only_resumes(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.sync(EngineSync(type=SyncType.PAUSE, timestamp=0))
+    out = h.sync(
+        EngineSync(type=SyncType.PLAY, timestamp=0, model_id="m9", model_path=str(tmp_path / "nope"))
+    )
+    assert [v[0] for v in out] == [DEAD_LETTERS]
+    assert [f.model_id for f in forecasts(h.event("v1", 5))] == ["m0"]
+
+
+def test_creation_method_of_a_played_model_comes_from_the_registry(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    entry = RegistryEntry(
+        model_id="m1", path=h.m1, creation_method=CreationMethod.OPTIMISATION, created_at=0.0
+    )
+    publish(tmp_path / "registry.json", entry)
+    h.sync(EngineSync(type=SyncType.PLAY, timestamp=0, model_id="m1", model_path=h.m1))
+    assert deltas(h.event("v1", 1))[0].creation_method is CreationMethod.OPTIMISATION
+
+
+def test_model_cache_loads_each_path_once_and_evicts_the_oldest() -> None:
+    loads: list[str] = []
+    cache = ModelCache(lambda p: loads.append(p) or p.upper(), size=2)
+    assert [cache("a"), cache("a"), cache("b"), cache("c"), cache("a")] == ["A", "A", "B", "C", "A"]
+    assert loads == ["a", "b", "c", "a"]
+
+
+def test_partitioning_and_time_units_follow_the_domain() -> None:
+    assert partition_attribute(Settings()) == "mmsi" and ticks_per_second(Settings()) == 1
+    finance = Settings(domain=Domain.FINANCE)
+    assert partition_attribute(finance) == "pan" and ticks_per_second(finance) == 1000
+    assert PartitionKey("mmsi").get_key({"mmsi": 227592820}) == "227592820"
+
+
+def test_initial_model_is_the_registry_current_else_the_bootstrap_path(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, bootstrap_model_path=tmp_path / "boot.spst")
+    assert resolve_initial_model(settings) == ModelRef("initial", str(tmp_path / "boot.spst"))
+    entry = RegistryEntry(model_id="m3", path="/x/m3", creation_method=CreationMethod.RETRAIN, created_at=0.0)
+    publish(settings.registry_path, entry)
+    assert resolve_initial_model(settings) == ModelRef("m3", "/x/m3", CreationMethod.RETRAIN)
+    with pytest.raises(FileNotFoundError):
+        resolve_initial_model(Settings(data_dir=tmp_path / "empty"))

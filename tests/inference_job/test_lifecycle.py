@@ -1,0 +1,202 @@
+"""Per-key model lifecycle: pause buffers, play replays, swap in stream time, adopt, counters, stamps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from inference_job.lifecycle import (
+    ControlState,
+    KeyState,
+    ModelRef,
+    PendingSwap,
+    Processed,
+    apply_control,
+    new_key_state,
+    on_event,
+    on_sync,
+    resume,
+)
+from mocks.fake_engine import FakeModel, FakeRun
+from protocol.messages import CreationMethod, EngineSync, SyncType
+
+INITIAL = ModelRef("m0", "/models/m0", CreationMethod.INITIAL)
+
+
+class Models:
+    """A model source over fake models that records loads and adoptions."""
+
+    def __init__(self) -> None:
+        self.models = {"/models/m0": FakeModel("m0"), "/models/m1": FakeModel("m1", bias=0.3)}
+        self.loads: list[str] = []
+
+    def __call__(self, path: str) -> FakeModel:
+        self.loads.append(path)
+        return self.models[path]
+
+
+def ev(ts: int, lat: float = 45.0, mmsi: str = "v1") -> dict[str, Any]:
+    return {"timestamp": ts, "mmsi": mmsi, "lat": lat, "lon": 0.0}
+
+
+def pause(ts: int) -> EngineSync:
+    return EngineSync(type=SyncType.PAUSE, timestamp=ts)
+
+
+def play(ts: int, model_id: str | None = None, path: str | None = None, pt: float = 0.0) -> EngineSync:
+    return EngineSync(
+        type=SyncType.PLAY, timestamp=ts, model_id=model_id, model_path=path, production_time=pt
+    )
+
+
+def feed(
+    events: list[Mapping[str, Any]], control: ControlState, models: Models, state: KeyState | None = None
+) -> tuple[KeyState, list[Processed]]:
+    out: list[Processed] = []
+    for e in events:
+        state, processed = on_event(state, control, "v1", e, models, INITIAL)
+        out += processed
+    assert state is not None
+    return state, out
+
+
+def test_running_key_processes_every_event_with_the_initial_model() -> None:
+    state, out = feed([ev(1), ev(2), ev(3)], ControlState(), Models())
+    assert [p.timestamp for p in out] == [1, 2, 3]
+    assert {p.model.model_id for p in out} == {"m0"}
+    assert state.run.counter == 3 and state.events == 3
+
+
+def test_pause_buffers_events_and_play_replays_them_in_order() -> None:
+    models = Models()
+    control = ControlState()
+    state, _ = feed([ev(1)], control, models)
+    control = on_sync(control, pause(1))
+    state, out = feed([ev(2), ev(3)], control, models, state)
+    assert out == [] and [e["timestamp"] for e in state.buffer] == [2, 3]
+    control = on_sync(control, play(1))  # aborted session: no model
+    state, out = feed([ev(4)], control, models, state)
+    assert [p.timestamp for p in out] == [2, 3, 4]
+    assert state.buffer == () and state.run.counter == 4 and state.model == INITIAL
+
+
+def test_resume_timer_replays_without_a_new_event_and_waits_while_paused() -> None:
+    models = Models()
+    control = on_sync(ControlState(), pause(0))
+    state, _ = feed([ev(1), ev(2)], control, models)
+    state, out = resume(state, control, "v1", models)
+    assert out == [] and len(state.buffer) == 2
+    control = on_sync(control, play(0))
+    state, out = resume(state, control, "v1", models)
+    assert [p.timestamp for p in out] == [1, 2] and state.buffer == ()
+
+
+def test_end_of_input_flush_replays_even_while_paused() -> None:
+    models = Models()
+    control = on_sync(ControlState(), pause(0))
+    state, _ = feed([ev(1)], control, models)
+    _, out = resume(state, control, "v1", models, force=True)
+    assert [p.timestamp for p in out] == [1]
+
+
+def test_swap_happens_once_stream_time_passes_play_time_plus_production_time() -> None:
+    models = Models()
+    control = ControlState()
+    state, _ = feed([ev(100), ev(110)], control, models)
+    control = on_sync(on_sync(control, pause(110)), play(110, "m1", "/models/m1", pt=50.0))
+    assert control.latest == PendingSwap(ModelRef("m1", "/models/m1", CreationMethod.RETRAIN), 160)
+    state, out = feed([ev(120), ev(159), ev(160), ev(170)], control, models, state)
+    assert [p.model.model_id for p in out] == ["m0", "m0", "m1", "m1"]
+    assert state.model.model_id == "m1" and state.pending is None and state.swaps == 1
+
+
+def test_swap_adopts_the_run_and_resets_the_runtime_counters() -> None:
+    models = Models()
+    control = ControlState()
+    # lat 55 = detection; forecasts resolve, so runtime counters become non-zero before the swap
+    state, _ = feed([ev(1, 45), ev(2, 55), ev(3, 45), ev(4, 45)], control, models)
+    assert state.runtime.total > 0 and state.detections == 1
+    control = on_sync(control, play(4, "m1", "/models/m1", pt=0.0))
+    state, out = feed([ev(5)], control, models, state)
+    run: FakeRun = state.run
+    assert run.model_id == "m1" and run.adopted_from == ("m0",)
+    assert run.counter == 5  # the run continued: not a fresh run
+    assert state.runtime == out[0].resolved and state.events == 1 and state.detections == 0
+
+
+def test_replayed_buffer_crosses_the_swap_time_mid_way() -> None:
+    models = Models()
+    control = on_sync(ControlState(), pause(10))
+    state, _ = feed([ev(11), ev(12), ev(13)], control, models)
+    control = on_sync(control, play(10, "m1", "/models/m1", pt=2.0))
+    state, out = feed([ev(14)], control, models, state)
+    assert [(p.timestamp, p.model.model_id) for p in out] == [(11, "m0"), (12, "m1"), (13, "m1"), (14, "m1")]
+
+
+def test_finance_production_time_is_scaled_to_milliseconds() -> None:
+    control = on_sync(ControlState(), play(1_000, "m1", "/p", pt=1.5), ticks_per_second=1000)
+    assert control.latest is not None and control.latest.swap_at == 2_500
+
+
+def test_a_newer_play_replaces_a_pending_swap() -> None:
+    control = on_sync(ControlState(), play(10, "m1", "/models/m1", pt=100))
+    state = new_key_state(INITIAL, control, 20)
+    assert state.pending is not None and state.pending.model.model_id == "m1"
+    control = on_sync(control, play(30, "m2", "/models/m2", pt=5))
+    state = apply_control(state, control)
+    assert state.pending is not None and (state.pending.model.model_id, state.pending.swap_at) == ("m2", 35)
+
+
+def test_key_first_seen_after_a_swap_starts_on_the_latest_model() -> None:
+    models = Models()
+    control = on_sync(ControlState(), play(10, "m1", "/models/m1", pt=5))
+    late_state, out = feed([ev(20)], control, models)
+    assert late_state.model.model_id == "m1" and out[0].model.model_id == "m1"
+    early_state, out = feed([ev(12), ev(15)], control, models)
+    assert [p.model.model_id for p in out] == ["m0", "m1"]
+
+
+def test_key_first_seen_while_paused_buffers() -> None:
+    state, out = feed([ev(1)], on_sync(ControlState(), pause(0)), Models())
+    assert out == [] and state.paused and len(state.buffer) == 1
+
+
+def test_forecasts_of_one_key_do_not_depend_on_other_keys() -> None:
+    models = Models()
+    control = ControlState()
+    alone, out_alone = feed([ev(1, 44), ev(3, 47), ev(5, 55)], control, models)
+    a: KeyState | None = None
+    b: KeyState | None = None
+    out_a: list[Processed] = []
+    for e in [ev(1, 44), ev(2, 52, "v2"), ev(3, 47), ev(4, 58, "v2"), ev(5, 55), ev(6, 41, "v2")]:
+        if e["mmsi"] == "v1":
+            a, out = on_event(a, control, "v1", e, models, INITIAL)
+            out_a += out
+        else:
+            b, _ = on_event(b, control, "v2", e, models, INITIAL)
+    assert out_a == out_alone
+    assert a is not None and a.run == alone.run
+
+
+def test_key_state_round_trips_through_a_dict() -> None:
+    models = Models()
+    control = on_sync(on_sync(ControlState(), play(1, "m1", "/models/m1", pt=100)), pause(2))
+    state, _ = feed([ev(1, 44), ev(2, 55), ev(3, 45)], ControlState(), models)
+    state, _ = feed([ev(4)], control, models, state)
+    restored = KeyState.from_dict(state.to_dict(), FakeRun.from_dict)
+    assert restored == state
+    assert ControlState.from_dict(control.to_dict()) == control
+
+
+def test_a_model_that_cannot_be_adopted_is_not_swapped_in() -> None:
+    class Broken(FakeModel):
+        def adopt(self, state: FakeRun) -> FakeRun:
+            raise ValueError("different pattern")
+
+    models = Models()
+    models.models["/models/bad"] = Broken("bad")
+    control = ControlState()
+    state, _ = feed([ev(1)], control, models)
+    control = on_sync(control, play(1, "bad", "/models/bad"))
+    state, out = feed([ev(2), ev(3)], control, models, state)
+    assert [p.model.model_id for p in out] == ["m0", "m0"] and state.pending is None
