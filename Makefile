@@ -69,5 +69,18 @@ lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops
 
+STREAM ?= ../shared/data/maritime/227592820.csv
+DEMO_ARGS ?=
+EVAL_ARGS ?=
+
+demo: start ## the closed loop on a drifting synthetic stream: weekly table + plot (DEMO_ARGS="--stop" to stop after)
+	$(PY) -m rtcef_ops.demo $(DEMO_ARGS)
+
+eval: install ## offline evaluation: static vs retrain-only vs full RTCEF (STREAM=..., EVAL_ARGS=...)
+	$(PY) -m rtcef_eval --stream $(STREAM) --out out/eval $(EVAL_ARGS)
+
+train: install ## bootstrap model on the first weeks of STREAM, registered as current
+	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 4
+
 clean: stop
 	rm -rf run

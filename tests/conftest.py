@@ -34,7 +34,7 @@ def kafka_bootstrap() -> str:
     try:
         AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"no Kafka broker at {bootstrap} ({exc}); run `make start` or set KAFKA_BOOTSTRAP_SERVERS")
+        pytest.fail(f"no Kafka broker at {bootstrap} ({exc}); run `make start` or set KAFKA_BOOTSTRAP_SERVERS")  # noqa: E501
     return bootstrap
 
 

@@ -1,0 +1,1 @@
+"""Controller job: observer instructions -> factory commands (optimise, retrain) and engine syncs."""

@@ -1,0 +1,191 @@
+"""End to end on the real runtime: Kafka broker + Flink session cluster + the four submitted jobs.
+
+A short synthetic stream is fed in two halves. Between them a RETRAIN instruction goes to the controller,
+which pauses the engine, has the factory train a model on the collected buckets, and plays the engine with
+the new model. The test then checks that the loop closed (report, play, forecasts stamped with the new
+model) and that no event was lost (bucket rows = events fed; every event reached the engine).
+
+Every run uses its own topics and data folder, so it never sees another run's records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from protocol import load_settings
+from protocol.settings import Settings
+from rtcef_ops.flink_cluster import FlinkCluster, rest_get
+from rtcef_ops.paths import RuntimePaths
+from rtcef_ops.submit import JOBS, submit
+from rtcef_ops.topics import ensure_topics
+
+REPO = Path(__file__).resolve().parents[2]
+WEEK = 7 * 24 * 3600
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+    output = f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output}"
+    return result.stdout
+
+
+class TopicReader:
+    """Reads a topic from the beginning, remembering what it has seen."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}"})
+        self.consumer.assign([TopicPartition(topic, 0, 0)])
+        self.records: list[dict] = []
+
+    def poll(self, seconds: float = 0.5) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                self.records.append(json.loads(message.value()))
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.records:
+                if predicate(record):
+                    return record
+            self.poll(1.0)
+        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; saw {self.records[-5:]}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture()
+def cluster() -> FlinkCluster:
+    cluster = FlinkCluster(RuntimePaths())
+    if not cluster.healthy():
+        pytest.fail("no Flink cluster on :8081; run `make start`")
+    return cluster
+
+
+@pytest.fixture()
+def e2e_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[dict[str, str], Settings]]:
+    run_id = uuid.uuid4().hex[:8]
+    base = load_settings()
+    env = dict(os.environ)
+    env.update({name.upper(): f"e2e{run_id}-{topic}" for name, topic in base.topics().items()})
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "DATA_DIR": str(tmp_path / "data"),
+            "CONSUMER_GROUP_PREFIX": f"e2e{run_id}",
+            "BUCKET_SIZE_S": str(WEEK),
+            "HISTORY_K": "4",
+            "REPORTING_INTERVAL_S": str(WEEK // 7),
+            "MIN_DATASET_EVENTS": "50",
+            "CHECKPOINT_INTERVAL_MS": "2000",
+            "WATERMARK_DELAY_S": "60",
+        }
+    )
+    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+    ensure_topics(settings)
+    yield env, settings
+
+
+@pytest.mark.e2e
+def test_retrain_closes_the_loop_without_losing_events(
+    tmp_path: Path, e2e_env: tuple[dict[str, str], Settings], cluster: FlinkCluster
+) -> None:
+    env, settings = e2e_env
+    stream = tmp_path / "stream.csv"
+    _run(["-m", "mocks.synthetic", "--out", str(stream), "--weeks", "3", "--vessels", "6", "--seed", "5",
+          "--compress", "6", "--no-drift"], env)
+    frame = pd.read_csv(stream).sort_values("timestamp", kind="stable")
+    t0 = int(frame["timestamp"].iloc[0])
+    first = frame[frame["timestamp"] < t0 + 2 * WEEK + 3600]
+    second = frame[frame["timestamp"] >= t0 + 2 * WEEK + 3600]
+    assert len(first) > 200 and len(second) > 50
+    first_path, second_path = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.to_csv(first_path, index=False)
+    second.to_csv(second_path, index=False)
+
+    _run(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", "1"], env)
+
+    job_ids = [submit(job, RuntimePaths(), extra_env=env) for job in JOBS]
+    reports = TopicReader(settings.kafka_bootstrap_servers, settings.report_topic)
+    syncs = TopicReader(settings.kafka_bootstrap_servers, settings.sync_topic)
+    forecasts = TopicReader(settings.kafka_bootstrap_servers, settings.forecast_topic)
+    datasets = TopicReader(settings.kafka_bootstrap_servers, settings.datasets_topic)
+    dead = TopicReader(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    try:
+        _wait_running(job_ids, timeout=180)
+        _run(["-m", "mocks.data_feeder", "--stream", str(first_path), "--fast", "--quiet"], env)
+        datasets.wait_for(lambda r: len(r["bucket_paths"]) >= 2, 180, "two closed buckets")
+        forecasts.wait_for(lambda r: True, 120, "a first forecast")
+
+        instruction_ts = int(first["timestamp"].iloc[-1])
+        _run(["-m", "mocks.mock_instruction_producer", "--type", "retrain", "--timestamp",
+              str(instruction_ts)], env)
+        report = reports.wait_for(lambda r: r["command_type"] == "train", 240, "the factory's train report")
+        assert report["status"] == "success", report
+        assert Path(report["model_path"]).exists()
+        play = syncs.wait_for(lambda r: r["type"] == "play", 120, "play after the retrain")
+        assert play["model_id"] == report["model_id"]
+        assert syncs.records[0]["type"] == "pause"
+
+        _run(["-m", "mocks.data_feeder", "--stream", str(second_path), "--fast", "--quiet"], env)
+        swapped = forecasts.wait_for(
+            lambda r: r["model_id"] == report["model_id"], 240, "a forecast from the new model"
+        )
+        assert swapped["timestamp"] >= instruction_ts
+
+        # No event lost: every event is in a bucket file (the last bucket may still be open).
+        deadline = time.monotonic() + 120
+        rows = 0
+        while time.monotonic() < deadline:
+            rows = _bucket_rows(Path(env["DATA_DIR"]) / "buckets")
+            if rows >= len(frame):
+                break
+            time.sleep(2)
+        assert rows == len(frame)
+        dead.poll(2)
+        assert dead.records == [], dead.records[:3]
+    finally:
+        for reader in (reports, syncs, forecasts, datasets, dead):
+            reader.close()
+        for job_id in job_ids:
+            subprocess.run(["curl", "-s", "-X", "PATCH", f"http://localhost:8081/jobs/{job_id}?mode=cancel"],
+                           capture_output=True, check=False)
+
+
+def _bucket_rows(folder: Path) -> int:
+    total = 0
+    for path in folder.glob("*.csv"):
+        with path.open() as handle:
+            total += max(sum(1 for _ in handle) - 1, 0)
+    return total
+
+
+def _wait_running(job_ids: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = {jid: rest_get(f"/jobs/{jid}")["state"] for jid in job_ids}
+        if any(state in ("FAILED", "CANCELED") for state in states.values()):
+            break
+        if all(state == "RUNNING" for state in states.values()):
+            return
+        time.sleep(2)
+    pytest.fail(f"jobs not running: {states}")
