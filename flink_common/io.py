@@ -32,14 +32,15 @@ def connector_jars() -> list[str]:
 def make_env(settings: Settings, *, with_kafka: bool = True) -> StreamExecutionEnvironment:
     """A stream environment with checkpointing, the venv's Python for UDF workers and the connector.
 
-    When submitted with ``flink run`` the connector comes from ``-C``/``--jarfile``; adding it again is
-    harmless. In local (MiniCluster) runs it is what makes the Kafka classes visible.
+    On the project's session cluster the connector is in the cluster's lib folder (``RTCEF_CLUSTER_LIB=1``
+    in the submitting environment), and adding it per job would load its classes once per job. In local
+    (MiniCluster) runs adding it is what makes the Kafka classes visible.
     """
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(settings.parallelism)
     env.enable_checkpointing(settings.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.set_python_executable(os.environ.get("RTCEF_PYTHON", sys.executable))
-    if with_kafka:
+    if with_kafka and os.environ.get("RTCEF_CLUSTER_LIB") != "1":
         env.add_jars(*connector_jars())
     return env
 

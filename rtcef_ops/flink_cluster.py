@@ -54,6 +54,8 @@ taskmanager:
       size: 4096m
     managed:
       fraction: 0.2
+    jvm-metaspace:
+      size: 1024m
 parallelism:
   default: 1
 rest:
@@ -107,6 +109,8 @@ class FlinkCluster:
         env["FLINK_CONF_DIR"] = str(self.paths.flink_conf)
         env["FLINK_LOG_DIR"] = str(self.paths.flink_log)
         env["FLINK_PID_DIR"] = str(self.paths.flink_pid)
+        env["FLINK_LIB_DIR"] = str(self.paths.flink_dir / "lib")
+        env["RTCEF_CLUSTER_LIB"] = "1"
         env["PYFLINK_CLIENT_EXECUTABLE"] = self.paths.python
         venv_bin = str(Path(self.paths.python).parent)
         env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
@@ -125,6 +129,26 @@ class FlinkCluster:
         (conf / "workers").write_text("localhost\n")
         for folder in (self.paths.flink_log, self.paths.flink_pid):
             folder.mkdir(parents=True, exist_ok=True)
+        self._link_lib()
+
+    def _link_lib(self) -> None:
+        """The cluster's lib folder: the wheel's jars plus flink-python and the Kafka connector.
+
+        Loading the Python runtime and the connector once, in the cluster's class loader, instead of once per
+        submitted job keeps JVM metaspace flat however many jobs are (re)submitted.
+        """
+        lib = self.paths.flink_dir / "lib"
+        if lib.exists():
+            shutil.rmtree(lib)
+        lib.mkdir(parents=True)
+        jars = [*(self.home / "lib").glob("*.jar"), *(self.home / "opt").glob("flink-python-*.jar"),
+                *self.paths.connector_lib.glob("*.jar")]  # fmt: skip
+        if not any(jar.name.startswith("flink-sql-connector-kafka") for jar in jars):
+            raise RuntimeErrorWithHint(
+                f"flink: no Kafka connector in {self.paths.connector_lib}: run `make install`"
+            )
+        for jar in jars:
+            (lib / jar.name).symlink_to(jar.resolve())
 
     def pids(self) -> list[int]:
         found: list[int] = []

@@ -16,20 +16,16 @@ def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = 
     """Submit one job detached; return its Flink job id.
 
     The project is installed into the venv the TaskManager's Python workers use, so no code needs to be
-    shipped; the Kafka connector jar goes on the user classpath with ``-C``.
+    shipped, and the Kafka connector is in the cluster's own lib folder (see ``FlinkCluster``).
     """
     if job not in JOBS:
         raise RuntimeErrorWithHint(f"unknown job {job!r}; choose one of {', '.join(JOBS)}")
     cluster = FlinkCluster(paths)
-    jars = sorted(paths.connector_lib.glob("*.jar"))
-    if not jars:
-        raise RuntimeErrorWithHint(f"no Kafka connector jar in {paths.connector_lib}: run `make install`")
     command = [
         "bash",
         str(cluster.flink_cli()),
         "run",
         "-d",
-        *(arg for jar in jars for arg in ("-C", jar.resolve().as_uri())),
         "-pyexec",
         paths.python,
         "-pyclientexec",
