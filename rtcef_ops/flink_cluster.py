@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,14 @@ class FlinkCluster:
         self.paths = paths
         self.home = flink_home()
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) with this cluster's conf, lib and log folders.
+
+        The cluster's variables always win: a process that ran a local PyFlink environment exports
+        FLINK_LIB_DIR/FLINK_HOME of the bare wheel, which would hide the cluster's lib folder.
+        """
+        source = os.environ if base is None else base
+        env = {k: v for k, v in source.items() if not k.startswith(("FLINK_", "_PYFLINK"))}
         env["FLINK_CONF_DIR"] = str(self.paths.flink_conf)
         env["FLINK_LOG_DIR"] = str(self.paths.flink_log)
         env["FLINK_PID_DIR"] = str(self.paths.flink_pid)

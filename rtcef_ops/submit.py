@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -33,8 +34,7 @@ def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = 
         "-py",
         str(paths.root / job / "main.py"),
     ]
-    env = cluster.env()
-    env.update(extra_env or {})
+    env = cluster.env({**os.environ, **(extra_env or {})})
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False,
                             stdin=subprocess.DEVNULL, cwd=paths.root)
     output = result.stdout + result.stderr
