@@ -65,6 +65,9 @@ test: install ## the full test suite: pure, MiniCluster, real Kafka and Flink (s
 test-pure: install ## only the fast tests that need no JVM or broker
 	$(PY) -m pytest -q -m "not minicluster and not kafka and not e2e" $(PYTEST_ARGS)
 
+bench-wayeb: install ## wayeb_py benchmark: figures vs targets on the real vessel stream
+	$(PY) benchmarks/bench_wayeb.py
+
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops

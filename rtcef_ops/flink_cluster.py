@@ -22,7 +22,7 @@ from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
 from rtcef_ops.paths import RuntimePaths, flink_home
 
 REST_PORT = 8081
-TASK_SLOTS = 8
+TASK_SLOTS = 16
 
 
 def _config_yaml(paths: RuntimePaths, home: Path) -> str:
@@ -52,7 +52,7 @@ taskmanager:
   numberOfTaskSlots: {TASK_SLOTS}
   memory:
     process:
-      size: 4096m
+      size: 6144m
     managed:
       fraction: 0.2
     jvm-metaspace:

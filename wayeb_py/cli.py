@@ -11,6 +11,7 @@ Progress goes to stderr (tqdm when installed). Any bad input ends the process wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -80,15 +81,15 @@ def _build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--patterns", required=True, help="pattern .sre file")
     learn.add_argument("--declarations", help="declarations .sre file")
     _add_stream_args(learn)
-    learn.add_argument("--outputSpst", required=True, help="model file to write")
+    learn.add_argument("--outputSpst", "--out", dest="outputSpst", required=True, help="model file to write")
     learn.add_argument("--order", type=int, help="max PST order (default: the pattern's {order:m})")
-    learn.add_argument("--pMin", type=float, default=0.001)
+    learn.add_argument("--pMin", "--pmin", dest="pMin", type=float, default=0.001)
     learn.add_argument("--alpha", type=float, default=0.0)
     learn.add_argument("--gamma", "--gammaMin", dest="gamma", type=float, default=0.001)
     learn.add_argument("--r", type=float, default=1.05)
     learn.add_argument("--threshold", type=float, default=0.3)
     learn.add_argument("--horizon", type=int, default=600)
-    learn.add_argument("--maxSpread", type=int, default=5)
+    learn.add_argument("--maxSpread", "--max-spread", dest="maxSpread", type=int, default=5)
     learn.add_argument("--method", choices=["nextk", "smart_scan"], default="nextk")
     learn.add_argument("--wtMode", choices=["exact_wayeb", "merged"], default="exact_wayeb")
     learn.add_argument("--cutoff", type=float, default=0.001)
@@ -98,12 +99,15 @@ def _build_parser() -> argparse.ArgumentParser:
     learn.add_argument("--json", action="store_true", help="print a JSON summary")
 
     ev = sub.add_parser("evaluate", help="score a model on a stream")
-    ev.add_argument("--spst", required=True, help="model file")
+    ev.add_argument("--spst", "--model", dest="spst", required=True, help="model file")
     _add_stream_args(ev)
+    ev.add_argument("--threshold", type=float, help="forecast threshold (default: the model's)")
+    ev.add_argument("--max-spread", "--maxSpread", dest="max_spread", type=int, help="default: the model's")
+    ev.add_argument("--horizon", type=int, help="waiting-time horizon (default: the model's)")
     ev.add_argument("--json", action="store_true", help="print metrics as JSON")
 
     fc = sub.add_parser("forecast", help="print forecasts as JSON lines")
-    fc.add_argument("--spst", required=True, help="model file")
+    fc.add_argument("--spst", "--model", dest="spst", required=True, help="model file")
     _add_stream_args(fc)
     fc.add_argument("--detections", action="store_true", help="also print detections")
     return parser
@@ -175,6 +179,15 @@ def _model_partitioning(model: SPSTModel, flag: bool | None) -> bool:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     model = SPSTModel.load(args.spst)
+    overrides = {
+        name: value
+        for name, value in (
+            ("threshold", args.threshold), ("max_spread", args.max_spread), ("horizon", args.horizon)
+        )
+        if value is not None
+    }
+    if overrides:
+        model = model.with_forecast_params(dataclasses.replace(model.forecast_params, **overrides))
     frame = _read(args)
     update, close = _progress(len(frame), "evaluate", args.quiet)
     t0 = time.perf_counter()

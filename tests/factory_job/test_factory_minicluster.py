@@ -76,10 +76,16 @@ def test_factory_graph_end_to_end(tmp_path):
     for kind, text in collected:
         by_kind.setdefault(kind, []).append(json.loads(text))
 
-    got = [(r["reply_id"], r["status"]) for r in by_kind["report"]]
-    assert got == [(cid, "success") for cid in ("t1", "i1", "s0", "s1", "s1", "f1")]
-    step1, step1_again, final = by_kind["report"][3:]
-    assert step1 == step1_again
+    reports = by_kind["report"]
+    got = [(r["reply_id"], r["status"]) for r in reports]
+    # The re-delivered s1 is answered from the stored report when it arrives after s1 ran, and merged
+    # with the queued original when both wait for the dataset (the inputs race): never trained twice.
+    step1_reports = [r for r in reports if r["reply_id"] == "s1"]
+    assert 1 <= len(step1_reports) <= 2
+    assert all(r == step1_reports[0] for r in step1_reports)
+    unique = [pair for i, pair in enumerate(got) if i == 0 or pair != got[i - 1]]
+    assert unique == [(cid, "success") for cid in ("t1", "i1", "s0", "s1", "f1")]
+    step1, final = step1_reports[0], reports[-1]
     assert final["creation_method"] == "optimisation" and final["params"]["order"] == 1
     assert final["objective"] == step1["objective"] == -step1["metrics"]["mcc"]
     assert [a["version"] for a in by_kind["ack"]] == [0]

@@ -282,3 +282,27 @@ def test_finance_jsonl_partitioned(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["key"] in {"card0", "card1", "card2"}
+
+
+def test_issue_flag_spellings_and_evaluate_overrides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pattern = data_path("patterns/demo/pattern-order1.sre")
+    declarations = data_path("patterns/demo/declarations.sre")
+    stream = data_path("demo/data.csv")
+    model = tmp_path / "m.spst"
+    common = ["--stream", str(stream), "--domain", "demo", "--quiet"]
+    assert main(["learn", "--patterns", str(pattern), "--declarations", str(declarations), *common,
+                 "--pmin", "0.001", "--out", str(model)]) == 0  # fmt: skip
+    capsys.readouterr()
+    results = []
+    for threshold in ("0.2", "0.9"):
+        assert main(["evaluate", "--model", str(model), *common, "--threshold", threshold,
+                     "--max-spread", "3", "--json"]) == 0  # fmt: skip
+        results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    for metrics in results:
+        assert {"tp", "tn", "fp", "fn", "precision", "recall", "mcc"} <= set(metrics)
+    low, high = results
+    # A stricter threshold can only turn positive forecasts into negative ones.
+    assert low["tp"] + low["fp"] >= high["tp"] + high["fp"]
+    assert low != high
