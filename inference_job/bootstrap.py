@@ -38,11 +38,47 @@ def first_weeks(frame: Any, weeks: float, ticks_per_second: int) -> Any:
     return frame[frame["timestamp"] < end]
 
 
+def optimise_initial_params(
+    settings: Settings, pattern: Any, frame: Any, steps: int, *, dataset_id: str
+) -> Hyperparameters:
+    """Offline Bayesian optimisation of the initial hyperparameters on the bootstrap weeks.
+
+    This is how the original RTCEF made its initial ("offCEF") models: the same optimiser as the controller,
+    the same objective as the factory (-MCC of in-sample, per-partition scoring), counts computed once.
+    """
+    from dataclasses import replace
+
+    from controller_job.optimizer import config_from_settings, run_optimization
+    from wayeb_py.counting import CountCache
+    from wayeb_py.estimator import SPSTForecaster
+
+    cache = CountCache()
+
+    def objective(point: dict[str, float | int]) -> float:
+        params = Hyperparameters.model_validate(point)
+        forecaster = SPSTForecaster(
+            pattern, order=params.order, p_min=params.p_min, alpha=settings.alpha, gamma=params.gamma,
+            r=settings.r, threshold=params.confidence, horizon=settings.horizon,
+            max_spread=settings.max_spread, partitioned=True, count_cache=cache,
+        ).fit(frame, dataset_id=dataset_id)  # fmt: skip
+        mcc = forecaster.score(frame).mcc
+        _LOG.info("bootstrap optimisation: %s -> MCC %.4f", params.model_dump(), mcc)
+        return -mcc if mcc != 0 else -0.0
+
+    config = replace(config_from_settings(settings), steps=steps)
+    result = run_optimization(objective, config=config)
+    return Hyperparameters.model_validate(result.best_params)
+
+
 def bootstrap(
     settings: Settings, stream: Path, weeks: float, out: Path, *, model_id: str = "initial",
-    registry_path: Path | None = None,
+    registry_path: Path | None = None, optimise_steps: int = 0,
 ) -> Path:  # fmt: skip
-    """Fit on the first ``weeks`` of ``stream``, save to ``out``, register as current; return the path."""
+    """Fit on the first ``weeks`` of ``stream``, save to ``out``, register as current; return the path.
+
+    With ``optimise_steps`` > 0 the hyperparameters come from an offline optimisation on those weeks
+    (the original RTCEF's initial model); otherwise from the settings.
+    """
     from factory_job.registry import RegistryEntry, publish
     from wayeb_py.estimator import SPSTForecaster
     from wayeb_py.io import read_events
@@ -55,14 +91,21 @@ def bootstrap(
         raise ValueError(f"{stream}: no events to train on")
     pattern_path, declarations_path = settings.resolved_pattern()
     pattern = load_pattern(pattern_path, declarations_path if declarations_path.exists() else None)
+    params = Hyperparameters(
+        confidence=settings.threshold, order=settings.order, p_min=settings.p_min, gamma=settings.gamma
+    )
+    if optimise_steps > 0:
+        params = optimise_initial_params(
+            settings, pattern, frame, optimise_steps, dataset_id=f"bootstrap:{stream}"
+        )
     forecaster = SPSTForecaster(
         pattern,
-        order=settings.order,
-        p_min=settings.p_min,
+        order=params.order,
+        p_min=params.p_min,
         alpha=settings.alpha,
-        gamma=settings.gamma,
+        gamma=params.gamma,
         r=settings.r,
-        threshold=settings.threshold,
+        threshold=params.confidence,
         horizon=settings.horizon,
         max_spread=settings.max_spread,
         partitioned=True,
@@ -72,9 +115,7 @@ def bootstrap(
     entry = RegistryEntry(
         model_id=model_id,
         path=str(path.resolve()),
-        params=Hyperparameters(
-            confidence=settings.threshold, order=settings.order, p_min=settings.p_min, gamma=settings.gamma
-        ),
+        params=params,
         creation_method=CreationMethod.INITIAL,
         production_time=time.monotonic() - started,
         created_at=time.time(),
@@ -96,13 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--model-id", default="initial", help="id registered for the model")
     parser.add_argument("--registry", type=Path, default=None, help="registry file (default: from settings)")
+    parser.add_argument(
+        "--optimise-steps", type=int, default=0,
+        help="optimise the hyperparameters offline on these weeks with N Bayesian steps (0: use settings)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
     out = args.out or settings.models_dir / "initial.spst"
     path = bootstrap(
-        settings, args.stream, args.weeks, out, model_id=args.model_id, registry_path=args.registry
-    )
+        settings, args.stream, args.weeks, out, model_id=args.model_id, registry_path=args.registry,
+        optimise_steps=args.optimise_steps,
+    )  # fmt: skip
     print(path)
     return 0
 

@@ -141,15 +141,29 @@ def _weekly_rows(log: LoopLog, static: dict[int, float], t0: int) -> list[dict[s
     return rows
 
 
-def _static_baseline(
-    stream: Path, out: Path, args: argparse.Namespace, env: dict[str, str]
-) -> dict[int, float]:
-    """Weekly MCC of the bootstrap model kept unchanged, computed offline with wayeb_py."""
-    _python(["-m", "rtcef_eval", "--stream", str(stream), "--modes", "static", "--train-weeks",
-             str(args.train_weeks), "--initial", "settings", "--out", str(out), "--no-plot", "--quiet"], env)
-    with (out / "weekly.csv").open() as handle:
-        rows = csv.DictReader(handle)
-        return {int(row["week"]): float(row["mcc"]) for row in rows if row["mode"] == "static"}
+def static_weekly_mcc(model_path: Path, stream: Path, t0: int, week_seconds: int = WEEK) -> dict[int, float]:
+    """Weekly MCC of one model kept unchanged over the whole stream, scored offline with wayeb_py.
+
+    One run per key, as in the inference job; a forecast counts in the week of the event that resolves it,
+    which is when the engine emits its score delta, so the numbers are directly comparable.
+    """
+    import pandas as pd
+
+    from wayeb_py.engine import SPSTModel
+    from wayeb_py.evaluation import Metrics
+    from wayeb_py.scoring import iter_steps
+
+    model = SPSTModel.load(model_path)
+    events = pd.read_csv(stream).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    events["mmsi"] = events["mmsi"].astype(str)
+    weeks = ((events["timestamp"].to_numpy() - t0) // week_seconds).tolist()
+    totals: dict[int, Metrics] = {}
+    for _key, index, result in iter_steps(model, events, partitioned=True):
+        if index < 0:
+            continue
+        week = int(weeks[index])
+        totals[week] = totals.get(week, Metrics(0, 0, 0, 0)) + result.resolved
+    return {week: metrics.mcc for week, metrics in sorted(totals.items())}
 
 
 def _plot(rows: list[dict[str, Any]], log: LoopLog, path: Path) -> None:
@@ -192,8 +206,10 @@ def run(args: argparse.Namespace) -> int:
     _python(["-m", "mocks.synthetic", "--out", str(stream), "--weeks", str(args.weeks), "--vessels",
              str(args.vessels), "--seed", str(args.seed), "--drift-week", str(args.drift_week),
              "--compress", str(args.compress)], env)  # fmt: skip
-    print(f"[2/6] bootstrap model on the first {args.train_weeks} weeks")
-    _python(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", str(args.train_weeks)], env)
+    print(f"[2/6] bootstrap model on the first {args.train_weeks} weeks "
+          f"({args.steps}-step offline optimisation)")
+    _python(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", str(args.train_weeks),
+             "--optimise-steps", str(args.steps)], env)  # fmt: skip
     print("[3/6] submitting the four jobs")
     job_ids = [submit(job, RuntimePaths(), extra_env=env) for job in JOBS]
     _wait_running(job_ids)
@@ -206,11 +222,11 @@ def run(args: argparse.Namespace) -> int:
     time.sleep(args.settle)
     follower.stop_event.set()
     follower.join(5)
-    print("[6/6] static baseline with wayeb_py on the same stream")
-    static = _static_baseline(stream, run_dir / "static", args, env)
+    print("[6/6] static baseline: the bootstrap model scored unchanged with wayeb_py on the same stream")
     import pandas as pd
 
     t0 = int(pd.read_csv(stream, usecols=["timestamp"])["timestamp"].min())
+    static = static_weekly_mcc(Path(env["DATA_DIR"]) / "models" / "initial.spst", stream, t0)
     rows = _weekly_rows(log, static, t0)
     with (run_dir / "weekly.csv").open("w", newline="") as handle:
         columns = ["week", "adaptive_mcc", "static_mcc", "model", "instruction"]

@@ -8,7 +8,8 @@ Two modes:
 * ``partitioned=True``: one run per value of the partition attribute (Wayeb's ``ERFEngine``), counts summed.
 
 Forecasts still open at the end of the stream are scored as misses (FP/TN), as Wayeb's collector does.
-DataFrames are symbolised in one vectorised call; iterables of mappings go through `SPSTModel.step`.
+DataFrames are symbolised in one vectorised call and scored by `wayeb_py.batch.score_symbols` (no per-event
+objects); iterables of mappings go through `SPSTModel.step`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .batch import score_symbols
 from .evaluation import ZERO, Metrics
 from .runstate import RunState, StepResult
 
@@ -143,7 +145,21 @@ def score_stream(
     progress: Progress | None = None,
     symbols: np.ndarray | None = None,
 ) -> Metrics:
-    """TP/TN/FP/FN of the model's forecasts over a stream (see module docstring for the two modes)."""
+    """TP/TN/FP/FN of the model's forecasts over a stream (see module docstring for the two modes).
+
+    DataFrames take the allocation-free replay of `wayeb_py.batch` (same counts as stepping event by event).
+    """
+    if isinstance(events, pd.DataFrame):
+        attr = _partition_attr(model, partitioned, partition_by)
+        resets = reset_mask(events)
+        if symbols is None:
+            symbols = symbolize_frame(model.symbolizer, events, resets)
+        elif len(symbols) != len(events):
+            raise ValueError(f"got {len(symbols)} precomputed symbols for {len(events)} events")
+        keys = None if attr is None else _partition_values(events, attr, len(events))
+        fast = score_symbols(model, np.asarray(symbols), resets, keys, progress)
+        if fast is not None:
+            return fast
     tp = tn = fp = fn = 0
     for _, _, result in iter_steps(
         model, events, partitioned=partitioned, partition_by=partition_by, progress=progress, symbols=symbols
