@@ -45,6 +45,7 @@ from collector_job.collector_state import (
 )
 from collector_job.parse_acks import ParsedAck
 from collector_job.parse_events import ParsedEvent
+from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import dead_letter, encode
 
 LOG = logging.getLogger(__name__)
@@ -119,8 +120,10 @@ class CollectorProcess(KeyedCoProcessFunction):
         self._writer: BucketWriter | None = None
         self._reconciled = False
         self._cache: tuple[str, CollectorState] | None = None
+        self._dead_letters = DeadLetterCounter()
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self._dead_letters.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("collector-state", Types.STRING()))
         self._writer = BucketWriter(self._config.buckets_dir, fsync_rows=self._fsync_rows)
         self._reconciled = False
@@ -163,6 +166,7 @@ class CollectorProcess(KeyedCoProcessFunction):
         state, outputs = step(state, message, self._config)
         emitted = apply_effects(outputs, self._writer, timers, self._config)
         self._store(state)
+        self._dead_letters.inc(sum(1 for is_dead, _ in emitted if is_dead))
         for is_dead, text in emitted:
             yield (self._dead_tag, text) if is_dead else text
 

@@ -26,6 +26,7 @@ from collector_job.collector_state import JOB_NAME, CollectorConfig
 from collector_job.parse_acks import ParseAcks
 from collector_job.parse_events import ParseEvents
 from collector_job.timestamps import ack_watermarks, event_watermarks
+from flink_common.dead_letters import write_dead_letters
 from flink_common.io import make_env, read_topic, string_tag, write_topic
 from protocol.settings import Settings, load_settings
 
@@ -78,7 +79,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
     acks_raw = read_topic(env, settings, settings.assembly_topic, group="collector-acks")
     datasets, dead_letters = build_graph(events_raw, acks_raw, settings)
     write_topic(datasets, settings, settings.datasets_topic)
-    write_topic(dead_letters, settings, settings.dead_letter_topic)
+    write_dead_letters(dead_letters, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

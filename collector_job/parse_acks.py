@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyflink.datastream import OutputTag
-from pyflink.datastream.functions import ProcessFunction
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
+from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import DecodeError, dead_letter, decode, encode
 from protocol.messages import AssemblyAck
 
@@ -29,6 +30,10 @@ class ParseAcks(ProcessFunction):
     def __init__(self, source_topic: str, dead_tag: OutputTag) -> None:
         self._source_topic = source_topic
         self._dead_tag = dead_tag
+        self._dead_letters = DeadLetterCounter()
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._dead_letters.bind(runtime_context)
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
         try:
@@ -37,4 +42,5 @@ class ParseAcks(ProcessFunction):
             letter = dead_letter(
                 source_topic=self._source_topic, job=JOB_NAME, reason=str(exc), payload=value
             )
+            self._dead_letters.inc()
             yield self._dead_tag, encode(letter)

@@ -25,6 +25,7 @@ from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import KeyedCoProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from controller_job.optimizer import preload
 from controller_job.parse_messages import JOB_NAME
 from controller_job.state import (
     CancelTimer,
@@ -40,6 +41,7 @@ from controller_job.state import (
     controller_key_of_report,
 )
 from controller_job.state_machine import step
+from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import DecodeError, dead_letter, decode, encode
 from protocol.messages import FactoryReport, Instruction
 
@@ -76,10 +78,13 @@ class ControllerProcess(KeyedCoProcessFunction):
         self._topics = topics
         self._state: Any = None
         self._cache = OptimiserCache()
+        self._dead_letters = DeadLetterCounter()
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self._dead_letters.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("controller-state", Types.STRING()))
         self._cache = OptimiserCache()
+        preload()  # the skopt import, paid at start-up instead of by the first OPTIMIZE
 
     def process_element1(self, value: str, ctx: KeyedCoProcessFunction.Context) -> Iterator[Any]:
         yield from self._decoded(value, Instruction, self._topics[0], ctx.timer_service())
@@ -99,6 +104,7 @@ class ControllerProcess(KeyedCoProcessFunction):
             message = decode(model, raw)
         except DecodeError as exc:  # the parse operator lets only valid JSON through; be safe anyway
             letter = dead_letter(source_topic=topic, job=JOB_NAME, reason=str(exc), payload=raw)
+            self._dead_letters.inc()
             yield self._dead_tag, encode(letter)
             return
         yield from self._run(message, int(timers.current_processing_time()), timers)

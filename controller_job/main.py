@@ -25,7 +25,9 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from controller_job.controller_process import ControllerProcess, instruction_key, report_key
 from controller_job.parse_messages import JOB_NAME, ParseMessages
 from controller_job.state import ControllerConfig
+from flink_common.dead_letters import write_dead_letters
 from flink_common.io import make_env, read_topic, string_tag, write_topic
+from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS, set_bundle_time
 from protocol.messages import FactoryReport, Instruction
 from protocol.settings import Settings, load_settings
 
@@ -101,7 +103,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
     commands, syncs, dead_letters = build_graph(instructions, reports, settings)
     write_topic(commands, settings, settings.command_topic)
     write_topic(syncs, settings, settings.sync_topic)
-    write_topic(dead_letters, settings, settings.dead_letter_topic)
+    write_dead_letters(dead_letters, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -111,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
     env = make_env(settings)
+    set_bundle_time(env, CONTROL_PLANE_BUNDLE_TIME_MS)  # a few messages a minute: do not hold them 1 s
     build_pipeline(env, settings)
     env.execute(JOB_NAME)
 

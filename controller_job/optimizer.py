@@ -116,6 +116,13 @@ def preset_config(preset: str) -> OptimiserConfig:
     raise ValueError(f"unknown optimiser preset {preset!r} (expected 'rtcef' or 'flink')")
 
 
+def preload() -> None:
+    """Import scikit-optimize now. The import takes 1-2 s on a loaded machine; the Flink wrapper calls this
+    in ``open()`` so that the first OPTIMIZE instruction does not pay it before its first command."""
+    import skopt  # noqa: F401
+    import skopt.learning.gaussian_process.kernels  # noqa: F401
+
+
 def config_from_settings(settings: Any) -> OptimiserConfig:
     """The preset named by ``settings.optimiser_preset``, with the optimiser settings set explicitly.
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from pyflink.datastream import OutputTag
-from pyflink.datastream.functions import ProcessFunction
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
+from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import DecodeError, dead_letter, decode, encode
 
 __all__ = ["JOB_NAME", "ParseMessages"]
@@ -30,6 +31,10 @@ class ParseMessages(ProcessFunction):
         self.model = model
         self.source_topic = source_topic
         self.dead_tag = dead_tag
+        self.dead_letters = DeadLetterCounter()
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.dead_letters.bind(runtime_context)
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
         try:
@@ -37,6 +42,7 @@ class ParseMessages(ProcessFunction):
         except DecodeError as exc:
             LOG.warning("undecodable payload on %s: %s", self.source_topic, exc)
             letter = dead_letter(source_topic=self.source_topic, job=JOB_NAME, reason=str(exc), payload=value)
+            self.dead_letters.inc()
             yield self.dead_tag, encode(letter)
             return
         yield encode(message)

@@ -27,6 +27,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from factory_job.factory_state import JOB_NAME, load_state, next_deadline, step, store_state
 from factory_job.state import Channel, Emit, FactoryState, FactoryTools, Tick
+from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import DecodeError, dead_letter, decode, encode
 from protocol.messages import DatasetVersion, FactoryCommand
 from protocol.settings import Settings
@@ -67,8 +68,10 @@ class FactoryProcess(KeyedCoProcessFunction):
         self._tools_factory = tools_factory
         self._state: Any = None
         self._tools: FactoryTools | None = None
+        self._dead_letters = DeadLetterCounter()
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self._dead_letters.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("factory-state", Types.STRING()))
         self._tools = self._tools_factory(self._settings)
 
@@ -91,6 +94,7 @@ class FactoryProcess(KeyedCoProcessFunction):
         except DecodeError as exc:
             LOG.warning("undecodable payload on %s: %s", topic, exc)
             letter = dead_letter(source_topic=topic, job=JOB_NAME, reason=str(exc), payload=raw)
+            self._dead_letters.inc()
             yield self._dead_tag, encode(letter)
             return
         yield from self._run(message, timers)
@@ -115,5 +119,6 @@ class FactoryProcess(KeyedCoProcessFunction):
         if emit.channel is Channel.ASSEMBLY:
             return self._assembly_tag, text
         if emit.channel is Channel.DEAD_LETTER:
+            self._dead_letters.inc()
             return self._dead_tag, text
         return text

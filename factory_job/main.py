@@ -23,7 +23,9 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 from factory_job.factory_process import FactoryProcess, ToolsFactory, factory_key, volume_tools
 from factory_job.factory_state import JOB_NAME
+from flink_common.dead_letters import write_dead_letters
 from flink_common.io import make_env, read_topic, string_tag, write_topic
+from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS, set_bundle_time
 from protocol.settings import Settings, load_settings
 
 __all__ = ["ASSEMBLY_TAG", "DEAD_LETTER_TAG", "build_graph", "build_pipeline", "main"]
@@ -60,7 +62,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
     reports, acks, dead_letters = build_graph(commands_raw, datasets_raw, settings)
     write_topic(reports, settings, settings.report_topic)
     write_topic(acks, settings, settings.assembly_topic)
-    write_topic(dead_letters, settings, settings.dead_letter_topic)
+    write_dead_letters(dead_letters, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
     env = make_env(settings)
+    set_bundle_time(env, CONTROL_PLANE_BUNDLE_TIME_MS)  # a few messages a minute: do not hold them 1 s
     build_pipeline(env, settings)
     env.execute(JOB_NAME)
 

@@ -1,27 +1,50 @@
-"""The model registry: ``models/registry.json`` on the shared volume.
+"""The model registry: ``models/registry.json`` and ``models/history.jsonl`` on the shared volume.
 
-The factory is the only writer; the inference job and operators read it. It lists every published model (the
-models that reached the engines: retrains and optimisation results, never intermediate optimisation
-candidates) and names the ``current`` one. The file is rewritten atomically on every publish, so a reader
-never sees a half-written registry.
+The factory is the only writer (plus the bootstrap script, once); the inference job and operators read it.
 
-``python -m factory_job.registry list`` prints the registry of the configured ``DATA_DIR``.
+* ``registry.json`` is the *pointer*: it lists every published model (the models that reached the engines:
+  retrains and optimisation results, never intermediate optimisation candidates) and names the ``current``
+  one. It is rewritten atomically on every publish, so a reader never sees a half-written registry.
+* ``history.jsonl`` is the *audit trail*: one JSON line per publication (id, path, parameters, creation
+  method, dataset version, metrics, production time, creation time), only ever appended, each line fsynced
+  before the pointer moves. A rewrite bug or a lost ``registry.json`` cannot erase what was deployed, and the
+  lines answer "which model ran when, trained on what, scoring how" without Flink state.
+
+``python -m factory_job.registry list`` prints the registry of the configured ``DATA_DIR``; ``history``
+prints the history lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from factory_job.files import write_text_atomic
-from protocol.messages import CreationMethod, Hyperparameters
+from factory_job.files import fsync_dir, write_text_atomic
+from protocol.messages import CreationMethod, Hyperparameters, MetricSet
 
-__all__ = ["Registry", "RegistryEntry", "load_registry", "main", "publish"]
+__all__ = [
+    "HISTORY_FILE",
+    "Registry",
+    "RegistryEntry",
+    "append_history",
+    "history_path",
+    "load_history",
+    "load_registry",
+    "main",
+    "publish",
+]
+
+LOG = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.jsonl"
+"""Name of the append-only history, next to ``registry.json``."""
 
 
 class RegistryEntry(BaseModel):
@@ -35,6 +58,9 @@ class RegistryEntry(BaseModel):
     creation_method: CreationMethod
     production_time: float = 0.0
     dataset_version: int | None = None
+    metrics: MetricSet | None = None
+    """In-sample metrics the factory measured (an optimisation result's best step); None for retrains and
+    the bootstrap model, which are not scored."""
     created_at: float
     """Wall-clock epoch seconds of the publication."""
 
@@ -63,13 +89,82 @@ def load_registry(path: Path) -> Registry:
     return Registry.model_validate_json(path.read_text(encoding="utf-8"))
 
 
+def history_path(registry_path: Path) -> Path:
+    """The history file that belongs to ``registry_path`` (same folder)."""
+    return registry_path.with_name(HISTORY_FILE)
+
+
+def append_history(path: Path, entry: RegistryEntry) -> None:
+    """Append ``entry`` as one JSON line and fsync it.
+
+    A crash mid-write can leave a torn last line; the next append starts on a fresh line, so only the torn
+    line is lost (and :func:`load_history` skips it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    line = entry.model_dump_json() + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size > 0:
+            with path.open("rb") as handle:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":
+                    line = "\n" + line
+        data = memoryview(line.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(path.parent)  # the new file's directory entry must survive a crash too
+
+
+def load_history(path: Path) -> list[RegistryEntry]:
+    """Every publication in ``path``, oldest first; a missing file is empty, unreadable lines are skipped.
+
+    A model id can appear twice when a publication is replayed after a restore (the model file was
+    rewritten then); the last line describes the file on disk.
+    """
+    if not path.exists():
+        return []
+    entries = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            entries.append(RegistryEntry.model_validate_json(text))
+        except ValueError as exc:
+            LOG.warning("%s:%d: unreadable history line skipped (%s)", path, number, exc)
+    return entries
+
+
 def publish(path: Path, entry: RegistryEntry, *, make_current: bool = True) -> Registry:
-    """Add an entry (replacing one with the same model id, as a replayed command re-publishes) atomically."""
+    """Record a publication: append it to the history, then rewrite the registry atomically.
+
+    The registry keeps one entry per model id (a replayed command re-publishes and replaces it); the history
+    keeps every publication. The history line is durable before the pointer moves, so ``current`` never
+    names a model the history does not know.
+    """
+    append_history(history_path(path), entry)
     registry = load_registry(path)
     models = tuple(m for m in registry.models if m.model_id != entry.model_id) + (entry,)
     updated = Registry(current=entry.model_id if make_current else registry.current, models=models)
     write_text_atomic(path, updated.model_dump_json(indent=2))
     return updated
+
+
+def _format_history(entries: list[RegistryEntry]) -> str:
+    lines = []
+    for m in entries:
+        mcc = f"{m.metrics.mcc:.4f}" if m.metrics else "-"
+        params = json.dumps(m.params.model_dump()) if m.params else "-"
+        lines.append(
+            f"{m.created_at:.0f} {m.model_id}  {m.creation_method.value:<12} dataset=v{m.dataset_version} "
+            f"mcc={mcc} pt={m.production_time:.2f}s params={params}"
+        )
+    return "\n".join(lines) or "(no publications)"
 
 
 def _format(registry: Registry) -> str:
@@ -85,18 +180,21 @@ def _format(registry: Registry) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``list`` (human readable) or ``json`` (raw) for the configured data directory."""
+    """CLI: ``list`` (human readable), ``json`` (raw) or ``history`` for the configured data directory."""
     from protocol.settings import load_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m factory_job.registry", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["list", "json"], nargs="?", default="list")
+    parser.add_argument("command", choices=["list", "json", "history"], nargs="?", default="list")
     parser.add_argument(
         "--path", type=Path, default=None, help="registry file (default: DATA_DIR/models/registry.json)"
     )
     args = parser.parse_args(argv)
     path = args.path or load_settings().registry_path
+    if args.command == "history":
+        print(_format_history(load_history(history_path(path))))
+        return 0
     registry = load_registry(path)
     print(_format(registry) if args.command == "list" else registry.model_dump_json(indent=2))
     return 0

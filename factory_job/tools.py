@@ -1,7 +1,8 @@
 """The real :class:`~factory_job.state.FactoryTools`: the shared volume, ``wayeb_py`` and the model registry.
 
 Layout under ``settings.data_dir``: ``datasets/dataset_v<version>.csv`` (assembled datasets),
-``models/<model_id>.spst`` (models) and ``models/registry.json`` (published models).
+``models/<model_id>.spst`` (models), ``models/registry.json`` (published models, current pointer) and
+``models/history.jsonl`` (append-only publication history).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class VolumeTools:
             creation_method=report.creation_method,
             production_time=report.production_time,
             dataset_version=report.dataset_version,
+            metrics=report.metrics,
             created_at=self.clock(),
         )
         registry.publish(self._settings.registry_path, entry)

@@ -7,7 +7,13 @@ import sys
 
 from pyflink.common import Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
-from pyflink.datastream import CheckpointingMode, DataStream, OutputTag, StreamExecutionEnvironment
+from pyflink.datastream import (
+    CheckpointingMode,
+    DataStream,
+    ExternalizedCheckpointRetention,
+    OutputTag,
+    StreamExecutionEnvironment,
+)
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import (
     KafkaOffsetsInitializer,
@@ -35,12 +41,21 @@ def make_env(settings: Settings, *, with_kafka: bool = True) -> StreamExecutionE
     On the project's session cluster the connector is in the cluster's lib folder (``RTCEF_CLUSTER_LIB=1``
     in the submitting environment), and adding it per job would load its classes once per job. In local
     (MiniCluster) runs adding it is what makes the Kafka classes visible.
+
+    On the cluster, checkpoints are retained when a job is cancelled, so a cancelled (or crashed) job can
+    be resubmitted from its newest checkpoint (``rtcef_ops.recovery``). Local runs keep Flink's default:
+    they have no checkpoint directory to retain anything in.
     """
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(settings.parallelism)
     env.enable_checkpointing(settings.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.set_python_executable(os.environ.get("RTCEF_PYTHON", sys.executable))
-    if with_kafka and os.environ.get("RTCEF_CLUSTER_LIB") != "1":
+    on_cluster = os.environ.get("RTCEF_CLUSTER_LIB") == "1"
+    if on_cluster:
+        env.get_checkpoint_config().set_externalized_checkpoint_retention(
+            ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION
+        )
+    if with_kafka and not on_cluster:
         env.add_jars(*connector_jars())
     return env
 
@@ -52,9 +67,14 @@ def read_topic(
     *,
     group: str,
     from_latest: bool = False,
+    bounded: bool = False,
 ) -> DataStream:
-    """A stream of raw JSON strings from ``topic``; offsets are in Flink state, so restarts resume."""
-    source = (
+    """A stream of raw JSON strings from ``topic``; offsets are in Flink state, so restarts resume.
+
+    ``bounded`` stops the source at the offsets that are latest when the job starts, so that a batch of
+    records already in the topic can be processed to the end (tests, replays); jobs run unbounded.
+    """
+    builder = (
         KafkaSource.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap_servers)
         .set_topics(topic)
@@ -64,8 +84,10 @@ def read_topic(
         )
         .set_value_only_deserializer(SimpleStringSchema())
         .set_property("partition.discovery.interval.ms", "10000")
-        .build()
     )
+    if bounded:
+        builder = builder.set_bounded(KafkaOffsetsInitializer.latest())
+    source = builder.build()
     watermarks = WatermarkStrategy.no_watermarks()
     return env.from_source(source, watermarks, f"kafka:{topic}").uid(f"source-{topic}-{group}")
 

@@ -36,6 +36,7 @@ from pyflink.datastream import TimeDomain
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction, KeySelector, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from inference_job.lifecycle import ControlState, KeyState, ModelRef, Processed, on_event, on_sync, resume
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
@@ -158,6 +159,8 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         loader: Callable[[str], Any] | None = None,
         run_from_dict: Callable[[Any], Any] | None = None,
         poll_ms: int = 1000,
+        input_topic: str = Settings.model_fields["input_topic"].default,
+        sync_topic: str = Settings.model_fields["sync_topic"].default,
     ) -> None:
         self.initial = initial
         self.ticks_per_second = ticks_per_second
@@ -167,8 +170,12 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.poll_ms = poll_ms
         self.models: ModelCache | None = None
         self.key_state: Any = None
+        self.input_topic = input_topic
+        self.sync_topic = sync_topic
+        self.dead_letters = DeadLetterCounter()
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self.dead_letters.bind(runtime_context)
         self.models = ModelCache(self.loader)
         self.key_state = runtime_context.get_state(ValueStateDescriptor("engine_key_state", Types.STRING()))
 
@@ -183,11 +190,12 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 self.models(sync.model_path)  # validate (and warm the cache) before any key swaps
             except (OSError, ValueError) as exc:
                 reason = f"PLAY model {sync.model_id} at {sync.model_path} cannot be loaded: {exc}"
+                self.dead_letters.inc()
                 yield (
                     DEAD_LETTERS,
                     encode(
                         dead_letter(
-                            source_topic="enginesync", job=JOB_NAME, reason=reason, payload=encode(sync)
+                            source_topic=self.sync_topic, job=JOB_NAME, reason=reason, payload=encode(sync)
                         )
                     ),
                 )
@@ -209,12 +217,11 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
             _LOG.exception("key %s: event failed", key)
             reason = f"engine failed on key {key}: {type(exc).__name__}: {exc}"
-            yield (
-                DEAD_LETTERS,
-                encode(
-                    dead_letter(source_topic="input", job=JOB_NAME, reason=reason, payload=json.dumps(value))
-                ),
+            self.dead_letters.inc()
+            letter = dead_letter(
+                source_topic=self.input_topic, job=JOB_NAME, reason=reason, payload=json.dumps(value)
             )
+            yield DEAD_LETTERS, encode(letter)
             return
         self._store(state)
         if state.buffer:

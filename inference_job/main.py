@@ -24,6 +24,7 @@ from typing import Any
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
+from flink_common.dead_letters import write_dead_letters
 from flink_common.io import make_env, read_topic, write_topic
 from inference_job.engine_process import (
     CONTROL_STATE,
@@ -68,6 +69,8 @@ def build_graph(
         registry_path=str(settings.registry_path),
         loader=loader,
         run_from_dict=run_from_dict,
+        input_topic=settings.input_topic,
+        sync_topic=settings.sync_topic,
     )
     deltas = (
         parsed.key_by(PartitionKey(partition_attribute(settings)), key_type=Types.STRING())
@@ -121,7 +124,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[
     write_topic(outputs["forecasts"], settings, settings.forecast_topic)
     write_topic(outputs["scores"], settings, settings.score_topic)
     write_topic(outputs["instructions"], settings, settings.instruction_topic)
-    write_topic(outputs["dead_letters"], settings, settings.dead_letter_topic)
+    write_dead_letters(outputs["dead_letters"], settings)
     return outputs
 
 

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
-from pyflink.datastream.functions import ProcessFunction
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
+from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from protocol.codec import DecodeError, dead_letter, decode, encode
 
@@ -26,12 +27,17 @@ class ParseMessages(ProcessFunction):
         self.model = model
         self.source_topic = source_topic
         self.as_dict = as_dict
+        self.dead_letters = DeadLetterCounter()
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.dead_letters.bind(runtime_context)
 
     def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
         try:
             message = decode(self.model, value)
         except DecodeError as exc:
             letter = dead_letter(source_topic=self.source_topic, job=JOB_NAME, reason=str(exc), payload=value)
+            self.dead_letters.inc()
             yield DEAD_LETTERS, encode(letter)
             return
         yield message.model_dump(mode="json") if self.as_dict else message

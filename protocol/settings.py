@@ -35,6 +35,22 @@ class ObserverPolicy(StrEnum):
     DIFFERENCE = "difference"  # the Flink fork's difference rule
 
 
+DLQ_SUFFIX = ".dlq"
+"""Suffix of the per-topic dead-letter topics: a record of ``<topic>`` that a job rejects goes to
+``<topic>.dlq``."""
+
+CONSUMED_TOPICS = (
+    "input_topic",
+    "instruction_topic",
+    "command_topic",
+    "report_topic",
+    "sync_topic",
+    "datasets_topic",
+    "assembly_topic",
+)
+"""The topic settings some job reads; each has a ``.dlq`` companion (forecasts, scores: written only)."""
+
+
 class SettingsError(ValueError):
     """A setting has a wrong value; the message names the environment variable."""
 
@@ -117,7 +133,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> Settings:
-        topics = self.topics()
+        topics = dict(self.topics())
+        topics.update({f"{f}{DLQ_SUFFIX}": self.dlq_topic(getattr(self, f)) for f in CONSUMED_TOPICS})
         seen: dict[str, str] = {}
         for field, name in topics.items():
             if name in seen:
@@ -128,6 +145,23 @@ class Settings(BaseSettings):
     def topics(self) -> dict[str, str]:
         """Every topic the system uses, keyed by its setting name."""
         return {name: getattr(self, name) for name in type(self).model_fields if name.endswith("_topic")}
+
+    @staticmethod
+    def dlq_topic(topic: str) -> str:
+        """The dead-letter topic of ``topic`` (``<topic>.dlq``)."""
+        return f"{topic}{DLQ_SUFFIX}"
+
+    def dead_letter_topics(self) -> dict[str, str]:
+        """Dead-letter topic of every topic a job consumes, keyed by the consumed topic's name.
+
+        A rejected record goes to the dead-letter topic of the topic it came from, so an operator sees at a
+        glance which stream is sick; records whose source is not one of these go to ``dead_letter_topic``.
+        """
+        return {getattr(self, field): self.dlq_topic(getattr(self, field)) for field in CONSUMED_TOPICS}
+
+    def all_topics(self) -> list[str]:
+        """Every topic to create: the system topics plus the per-topic dead-letter topics."""
+        return [*self.topics().values(), *self.dead_letter_topics().values()]
 
     # --- derived paths on the shared volume
     @property

@@ -71,6 +71,7 @@ execution:
   checkpointing:
     dir: file://{paths.flink_dir / "checkpoints"}
     savepoint-dir: file://{paths.flink_dir / "savepoints"}
+    externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
 state:
   backend:
     type: hashmap

@@ -13,11 +13,19 @@ from rtcef_ops.paths import RuntimePaths
 JOBS = ("collector_job", "factory_job", "controller_job", "inference_job")
 
 
-def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = None) -> str:
+def submit(
+    job: str,
+    paths: RuntimePaths,
+    *,
+    extra_env: dict[str, str] | None = None,
+    restore_from: str | None = None,
+) -> str:
     """Submit one job detached; return its Flink job id.
 
     The project is installed into the venv the TaskManager's Python workers use, so no code needs to be
     shipped, and the Kafka connector is in the cluster's own lib folder (see ``FlinkCluster``).
+    ``restore_from`` (a savepoint or retained checkpoint path, see :mod:`rtcef_ops.recovery`) starts the
+    job from that state (``flink run -s``): operator state, timers and source offsets continue from it.
     """
     if job not in JOBS:
         raise RuntimeErrorWithHint(f"unknown job {job!r}; choose one of {', '.join(JOBS)}")
@@ -27,6 +35,7 @@ def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = 
         str(cluster.flink_cli()),
         "run",
         "-d",
+        *(["-s", restore_from] if restore_from else []),
         "-pyexec",
         paths.python,
         "-pyclientexec",
@@ -41,7 +50,8 @@ def submit(job: str, paths: RuntimePaths, *, extra_env: dict[str, str] | None = 
     for line in output.splitlines():
         if "JobID" in line:
             job_id = line.rsplit(" ", 1)[-1].strip()
-            print(f"{job}: submitted as {job_id}")
+            origin = f" from {restore_from}" if restore_from else ""
+            print(f"{job}: submitted as {job_id}{origin}")
             return job_id
     sys.stderr.write(output[-4000:])
     raise RuntimeErrorWithHint(f"{job}: submission failed (exit {result.returncode}); output above")

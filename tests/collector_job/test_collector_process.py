@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from metric_fakes import FakeMetricsRuntime
+
 from collector_job import bucket_files as bf
 from collector_job.collector_process import CollectorProcess, apply_effects, collector_key
 from collector_job.collector_state import CollectorConfig, CollectorState
@@ -37,8 +39,9 @@ class FakeValueState:
         self._value = value
 
 
-class FakeRuntimeContext:
+class FakeRuntimeContext(FakeMetricsRuntime):
     def __init__(self, state: FakeValueState) -> None:
+        super().__init__()
         self._state = state
 
     def get_state(self, descriptor: Any) -> FakeValueState:
@@ -77,7 +80,8 @@ class Harness:
         self.config = CollectorConfig.from_settings(settings)
         self.function = CollectorProcess(self.config, self.tag, fsync_rows=2)
         self.state = FakeValueState(state)
-        self.function.open(FakeRuntimeContext(self.state))
+        self.runtime = FakeRuntimeContext(self.state)
+        self.function.open(self.runtime)
         self.timers = FakeTimers()
         self.ctx = FakeCtx(self.timers)
         self.max_ts_ms = MIN_WATERMARK
@@ -251,6 +255,7 @@ def test_late_event_reaches_dead_letters(tmp_path: Path) -> None:
     for record in [ev(1), ev(120), ev(50)]:
         harness.feed(record)
     (letter,) = harness.dead
+    assert harness.runtime.dead_letters() == 1
     assert (
         letter.job == "collector_job"
         and "late event" in letter.reason

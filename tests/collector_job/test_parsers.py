@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from metric_fakes import FakeMetricsRuntime
 
 from collector_job.parse_acks import ParseAcks
 from collector_job.parse_events import ParsedEvent, ParseEvents, parse_event
@@ -31,19 +32,24 @@ def test_finance_event_uses_the_card_model() -> None:
 
 def test_bad_event_becomes_a_dead_letter() -> None:
     tag = string_tag("dead")
-    out = list(ParseEvents(Domain.MARITIME, "input", tag).process_element("{not json", None))
+    parser, runtime = ParseEvents(Domain.MARITIME, "input", tag), FakeMetricsRuntime()
+    parser.open(runtime)  # type: ignore[arg-type]
+    out = list(parser.process_element("{not json", None))
     ((got_tag, text),) = out
     letter = DeadLetter.model_validate_json(text)
     assert got_tag is tag and letter.source_topic == "input" and letter.payload == "{not json"
+    assert runtime.dead_letters() == 1
 
 
 def test_acks_parse_or_dead_letter() -> None:
     tag = string_tag("dead")
-    parser = ParseAcks("assembly_reports", tag)
+    parser, runtime = ParseAcks("assembly_reports", tag), FakeMetricsRuntime()
+    parser.open(runtime)  # type: ignore[arg-type]
     (good,) = list(parser.process_element('{"version": 1, "bucket_starts": [5]}', None))
     assert good.ack == AssemblyAck(version=1, bucket_starts=(5,))
     ((_, text),) = list(parser.process_element('{"version": -1, "bucket_starts": []}', None))
     assert "version" in DeadLetter.model_validate_json(text).reason
+    assert runtime.dead_letters() == 1  # the good ACK is not counted
 
 
 def test_timestamp_assigners() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller_fakes import CHEAP, FakeFactory, instruction
+from metric_fakes import FakeMetricsRuntime
 
 from controller_job.controller_process import ControllerProcess, instruction_key, report_key
 from controller_job.state import ControllerState, Phase
@@ -50,8 +51,9 @@ class FakeContext:
         return self.timers
 
 
-class FakeRuntime:
+class FakeRuntime(FakeMetricsRuntime):
     def __init__(self, state: FakeValueState) -> None:
+        super().__init__()
         self.state = state
 
     def get_state(self, descriptor: Any) -> FakeValueState:
@@ -71,7 +73,8 @@ def routed(results: list[Any]) -> dict[str, list[str]]:
 def test_wrapper_persists_state_routes_outputs_and_manages_timers() -> None:
     state, timers = FakeValueState(), FakeTimers(now=5_000)
     process = ControllerProcess(CHEAP, COMMANDS, SYNCS, DEAD)
-    process.open(FakeRuntime(state))
+    runtime = FakeRuntime(state)
+    process.open(runtime)
 
     out = routed(
         list(
@@ -96,6 +99,7 @@ def test_wrapper_persists_state_routes_outputs_and_manages_timers() -> None:
 
     out = routed(list(process.process_element2("{broken", FakeContext(timers))))
     assert decode(DeadLetter, out["dead_letters"][0]).source_topic == "factory_reports"
+    assert runtime.dead_letters() == 1
 
 
 def test_unreadable_state_starts_afresh_instead_of_crash_looping() -> None:
@@ -114,3 +118,13 @@ def test_key_selectors() -> None:
         FactoryCommand(id="fish#3.0", type=CommandType.TRAIN, timestamp=0, session_id="fish#3")
     )
     assert report_key(encode(report)) == "fish"
+
+
+def test_open_imports_the_optimiser_library_up_front(monkeypatch) -> None:
+    """The first OPTIMIZE must not pay the 1-2 s scikit-optimize import before its first command."""
+    import controller_job.controller_process as module
+
+    calls: list[bool] = []
+    monkeypatch.setattr(module, "preload", lambda: calls.append(True))
+    ControllerProcess(CHEAP, COMMANDS, SYNCS, DEAD).open(FakeRuntime(FakeValueState()))
+    assert calls == [True]

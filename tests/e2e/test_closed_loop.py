@@ -3,7 +3,8 @@
 A short synthetic stream is fed in two halves. Between them a RETRAIN instruction goes to the controller,
 which pauses the engine, has the factory train a model on the collected buckets, and plays the engine with
 the new model. The test then checks that the loop closed (report, play, forecasts stamped with the new
-model) and that no event was lost (bucket rows = events fed; every event reached the engine).
+model), that no event was lost (bucket rows = events fed; every event reached the engine) and that no
+record was dead-lettered (every `<topic>.dlq` of the run and the catch-all topic stay empty).
 
 Every run uses its own topics and data folder, so it never sees another run's records.
 """
@@ -49,6 +50,7 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}"})
+        self.topic = topic
         self.consumer.assign([TopicPartition(topic, 0, 0)])
         self.records: list[dict] = []
 
@@ -128,7 +130,10 @@ def test_retrain_closes_the_loop_without_losing_events(
     syncs = TopicReader(settings.kafka_bootstrap_servers, settings.sync_topic)
     forecasts = TopicReader(settings.kafka_bootstrap_servers, settings.forecast_topic)
     datasets = TopicReader(settings.kafka_bootstrap_servers, settings.datasets_topic)
-    dead = TopicReader(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    dead = [
+        TopicReader(settings.kafka_bootstrap_servers, topic)
+        for topic in [*settings.dead_letter_topics().values(), settings.dead_letter_topic]
+    ]
     try:
         _wait_running(job_ids, timeout=180)
         _run(["-m", "mocks.data_feeder", "--stream", str(first_path), "--fast", "--quiet"], env)
@@ -160,10 +165,13 @@ def test_retrain_closes_the_loop_without_losing_events(
                 break
             time.sleep(2)
         assert rows == len(frame)
-        dead.poll(2)
-        assert dead.records == [], dead.records[:3]
+        letters: dict[str, list[dict]] = {}
+        for reader in dead:  # every <topic>.dlq of this run, and the catch-all topic
+            reader.poll(1)
+            letters.update({reader.topic: reader.records} if reader.records else {})
+        assert letters == {}, {topic: records[:3] for topic, records in letters.items()}
     finally:
-        for reader in (reports, syncs, forecasts, datasets, dead):
+        for reader in (reports, syncs, forecasts, datasets, *dead):
             reader.close()
         for job_id in job_ids:
             subprocess.run(["curl", "-s", "-X", "PATCH", f"http://localhost:8081/jobs/{job_id}?mode=cancel"],

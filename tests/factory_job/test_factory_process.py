@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from factory_fakes import FakeTools, command, dataset
+from metric_fakes import FakeMetricsRuntime
 
 from factory_job.factory_process import FACTORY_KEY, FactoryProcess, factory_key
 from factory_job.main import ASSEMBLY_TAG, DEAD_LETTER_TAG
@@ -26,8 +27,9 @@ class FakeValueState:
         self.raw = raw
 
 
-class FakeRuntime:
+class FakeRuntime(FakeMetricsRuntime):
     def __init__(self, state: FakeValueState) -> None:
+        super().__init__()
         self.state = state
 
     def get_state(self, descriptor) -> FakeValueState:
@@ -58,6 +60,10 @@ def make(settings, tools: FakeTools | None = None):
     return fn, state, FakeContext(FakeTimers()), tools
 
 
+def dead_letter_count(fn: FactoryProcess) -> int:
+    return fn._dead_letters._counter.count
+
+
 def split(outputs):
     main, side = [], {}
     for out in outputs:
@@ -80,6 +86,7 @@ def test_bad_payloads_become_dead_letters(settings):
     assert [d["source_topic"] for d in letters] == [settings.command_topic, settings.datasets_topic]
     assert letters[0]["job"] == "factory_job" and letters[0]["payload"] == "{not json"
     assert "DatasetVersion" in letters[1]["reason"]
+    assert dead_letter_count(fn) == 2
 
 
 def test_routes_reports_and_acks_and_keeps_state_between_calls(settings):

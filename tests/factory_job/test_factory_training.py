@@ -7,7 +7,7 @@ import pytest
 from factory_fakes import command, maritime_frame, params, shared_file, write_buckets
 
 from factory_job.factory_state import initial_state, step
-from factory_job.registry import load_registry
+from factory_job.registry import history_path, load_history, load_registry
 from factory_job.state import Channel, DatasetInfo
 from factory_job.tools import VolumeTools
 from factory_job.training import WayebTrainer, load_events, metric_set
@@ -173,8 +173,15 @@ def test_end_to_end_on_a_temporary_volume(port_settings, frame, tmp_path):
     assert [m.model_id for m in registry.models] == [train.model_id, final.model_id]
     assert registry.current == final.model_id and registry.current_entry().dataset_version == 0
     assert sorted(p.name for p in port_settings.models_dir.iterdir()) == sorted(
-        ["registry.json", f"{train.model_id}.spst", f"{final.model_id}.spst"]
+        ["registry.json", "history.jsonl", f"{train.model_id}.spst", f"{final.model_id}.spst"]
     )
+    history = load_history(history_path(port_settings.registry_path))
+    assert [(h.model_id, h.creation_method) for h in history] == [
+        (train.model_id, CreationMethod.RETRAIN),
+        (final.model_id, CreationMethod.OPTIMISATION),
+    ]
+    assert history[0].metrics is None and history[1].metrics == final.metrics == steps[1].metrics
+    assert history[1].params == final.params and history[1].dataset_version == 0
 
 
 def test_first_free_model_number_looks_at_files_and_registry(port_settings):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from metric_fakes import FakeMetricsRuntime
+
 
 class FakeValueState:
     """ValueState: ``value``/``update``."""
@@ -18,10 +20,11 @@ class FakeValueState:
         self._value = value
 
 
-class FakeRuntimeContext:
-    """RuntimeContext handing out one value state per descriptor name."""
+class FakeRuntimeContext(FakeMetricsRuntime):
+    """RuntimeContext handing out one value state per descriptor name (and a metric group)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.states: dict[str, FakeValueState] = {}
 
     def get_state(self, descriptor: Any) -> FakeValueState:

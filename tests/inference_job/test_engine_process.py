@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flink_fakes import FakeValueState
+from metric_fakes import FakeMetricsRuntime
 
 from factory_job.registry import RegistryEntry, publish
 from inference_job.engine_process import (
@@ -64,10 +65,14 @@ class Harness:
             run_from_dict=FakeRun.from_dict,
         )  # fmt: skip
         self.key = ""
+        self.metrics = FakeMetricsRuntime()
         self.fn.open(self)  # type: ignore[arg-type]
         self.fn.key_state = self
 
     # runtime context / state proxy for the current key
+    def get_metrics_group(self) -> Any:
+        return self.metrics.get_metrics_group()
+
     def get_state(self, descriptor: Any) -> Harness:
         return self
 
@@ -171,6 +176,7 @@ def test_unloadable_play_model_is_dead_lettered_and_only_resumes(tmp_path: Path)
         EngineSync(type=SyncType.PLAY, timestamp=0, model_id="m9", model_path=str(tmp_path / "nope"))
     )
     assert [v[0] for v in out] == [DEAD_LETTERS]
+    assert h.metrics.dead_letters() == 1
     assert [f.model_id for f in forecasts(h.event("v1", 5))] == ["m0"]
 
 

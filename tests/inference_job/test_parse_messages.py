@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+from metric_fakes import FakeMetricsRuntime
+
 from inference_job.parse_messages import DEAD_LETTERS, ParseMessages
 from protocol.messages import CardTransaction, DeadLetter, EngineSync, MaritimeEvent, SyncType
 
 
 def test_events_become_dicts_and_bad_records_dead_letters() -> None:
-    fn = ParseMessages(MaritimeEvent, "input", as_dict=True)
+    fn, runtime = ParseMessages(MaritimeEvent, "input", as_dict=True), FakeMetricsRuntime()
+    fn.open(runtime)  # type: ignore[arg-type]
     (event,) = list(
         fn.process_element(json.dumps({"timestamp": 5, "mmsi": 227, "lon": 1.0, "lat": 2.0}), None)
     )
@@ -19,6 +22,7 @@ def test_events_become_dicts_and_bad_records_dead_letters() -> None:
         letter = DeadLetter.model_validate_json(raw)
         assert tag is DEAD_LETTERS and letter.source_topic == "input" and letter.job == "inference_job"
         assert letter.payload == bad
+    assert runtime.dead_letters() == 2
 
 
 def test_control_messages_stay_models() -> None:

@@ -37,7 +37,8 @@ def test_topic_creation_is_idempotent(kafka_bootstrap: str) -> None:
     ensure_topics(settings)
     assert ensure_topics(settings) == []
     sizes = topic_sizes(settings)
-    assert set(sizes) == set(settings.topics().values())
+    assert set(sizes) == set(settings.topics().values()) | set(settings.dead_letter_topics().values())
+    assert f"{settings.input_topic}.dlq" in sizes
     assert all(size >= 0 for size in sizes.values())
 
 

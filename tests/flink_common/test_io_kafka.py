@@ -1,0 +1,143 @@
+"""The shared Kafka I/O on a real broker: a bounded PyFlink job (local MiniCluster) that decodes input events.
+
+``make_env`` + ``read_topic(bounded=True)`` -> a decoding operator -> ``write_topic`` for the good events and
+``write_dead_letters`` for the rest. Good events must come out complete and in order; every malformed payload
+(bad JSON, wrong field types, bytes that are not UTF-8) must land on ``<input>.dlq`` with its reason and raw
+payload, and nothing on the catch-all dead-letter topic. Run it holding the cluster lock (it uses the broker).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from pyflink.common import Types
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
+
+from flink_common import DeadLetterCounter, make_env, read_topic, string_tag, write_dead_letters, write_topic
+from protocol.codec import DecodeError, dead_letter, decode, encode
+from protocol.messages import DeadLetter, MaritimeEvent
+from protocol.settings import Settings
+
+GOOD_EVENTS = 40
+DEAD_TAG = string_tag("dead_letters")
+BAD_JSON = b'{"timestamp": 1443650400, "mmsi": "227", "lon": '
+WRONG_TYPES = b'{"timestamp": "yesterday", "mmsi": "227", "lon": "east", "lat": 48.1}'
+NOT_UTF8 = b"\xff\xfe-binary"
+
+
+class DecodeEvents(ProcessFunction):
+    """Raw JSON -> re-encoded MaritimeEvent; undecodable payloads -> dead letters (counted)."""
+
+    def __init__(self, source_topic: str) -> None:
+        self.source_topic = source_topic
+        self.dead_letters = DeadLetterCounter()
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.dead_letters.bind(runtime_context)
+
+    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        try:
+            yield encode(decode(MaritimeEvent, value))
+        except DecodeError as exc:
+            self.dead_letters.inc()
+            letter = dead_letter(
+                source_topic=self.source_topic, job="io-test", reason=str(exc), payload=value
+            )
+            yield DEAD_TAG, encode(letter)
+
+
+def good_event(i: int) -> bytes:
+    return json.dumps(
+        {"timestamp": 1_443_650_400 + 60 * i, "mmsi": str(227_000_000 + i % 3), "lon": -4.5, "lat": 48.3}
+    ).encode()
+
+
+def read_all(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[bytes]:
+    """Every value of ``topic`` from the start; waits until ``expected`` arrived, then a little longer."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"io-test-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+            elif len(values) >= expected:  # idle after the expected count: catch duplicates or extras
+                break
+    finally:
+        consumer.close()
+    return values
+
+
+@pytest.fixture()
+def io_settings(kafka_bootstrap: str) -> Iterator[tuple[Settings, str]]:
+    """Settings whose topics are unique to this run; the four topics the job touches exist, then go."""
+    run = uuid.uuid4().hex[:8]
+    overrides: dict[str, Any] = {name: f"io{run}-{topic}" for name, topic in Settings().topics().items()}
+    settings = Settings(
+        **overrides,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        consumer_group_prefix=f"io{run}",
+        checkpoint_interval_ms=1000,
+        parallelism=1,
+    )
+    output = f"io{run}-decoded"
+    dlq = settings.dlq_topic(settings.input_topic)
+    topics = [settings.input_topic, dlq, settings.dead_letter_topic, output]
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    new_topics = [NewTopic(topic, num_partitions=1, replication_factor=1) for topic in topics]
+    for future in admin.create_topics(new_topics).values():
+        future.result(timeout=30)
+    try:
+        yield settings, output
+    finally:
+        for future in admin.delete_topics(topics).values():
+            future.result(timeout=30)
+
+
+@pytest.mark.kafka
+def test_bounded_job_decodes_in_order_and_dead_letters_each_bad_payload_on_the_topic_dlq(
+    io_settings: tuple[Settings, str],
+) -> None:
+    settings, output = io_settings
+    payloads = [good_event(i) for i in range(GOOD_EVENTS)]
+    payloads.insert(5, BAD_JSON)
+    payloads.insert(17, WRONG_TYPES)
+    payloads.append(NOT_UTF8)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
+    for payload in payloads:
+        producer.produce(settings.input_topic, value=payload)
+    assert producer.flush(30) == 0
+
+    env = make_env(settings)
+    raw = read_topic(env, settings, settings.input_topic, group="io-test", bounded=True)
+    decoded = raw.process(DecodeEvents(settings.input_topic), output_type=Types.STRING()).name("decode")
+    write_topic(decoded, settings, output)
+    write_dead_letters(decoded.get_side_output(DEAD_TAG), settings)
+    started = time.monotonic()
+    env.execute("flink_common-io-test")  # bounded: returns when the source has read to the start-time end
+    print(f"bounded job ran in {time.monotonic() - started:.1f}s")
+
+    bootstrap = settings.kafka_bootstrap_servers
+    outputs = [MaritimeEvent.model_validate_json(v) for v in read_all(bootstrap, output, GOOD_EVENTS, 30)]
+    expected = [MaritimeEvent.model_validate_json(good_event(i)) for i in range(GOOD_EVENTS)]
+    assert outputs == expected  # all of them, in order, nothing extra
+
+    dlq = settings.dlq_topic(settings.input_topic)
+    letters = [DeadLetter.model_validate_json(v) for v in read_all(bootstrap, dlq, 3, 30)]
+    assert [letter.source_topic for letter in letters] == [settings.input_topic] * 3
+    assert all(letter.reason.startswith("MaritimeEvent: ") and letter.job == "io-test" for letter in letters)
+    bad_json, wrong_types, not_utf8 = letters
+    assert bad_json.payload == BAD_JSON.decode() and "json" in bad_json.reason.lower()
+    assert wrong_types.payload == WRONG_TYPES.decode() and "(+" in wrong_types.reason  # several fields wrong
+    # The source decodes values as UTF-8: bytes that are not UTF-8 arrive as U+FFFD, the rest unchanged.
+    assert not_utf8.payload.endswith("-binary") and "\ufffd" in not_utf8.payload
+    assert read_all(bootstrap, settings.dead_letter_topic, 0, 3) == []
