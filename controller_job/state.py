@@ -153,14 +153,27 @@ class ControllerConfig:
             optimiser=optimiser,
             report_timeout_ms=int(settings.report_timeout_s * 1000),
             report_retries=settings.report_retries,
-            default_params=Hyperparameters(
-                confidence=settings.threshold,
-                order=settings.order,
-                p_min=settings.p_min,
-                gamma=settings.gamma,
-            ),
+            default_params=deployed_params(settings),
             prior_samples=tuple((tuple(x), float(y)) for x, y in prior_samples),
         )
+
+
+def deployed_params(settings: Any) -> Hyperparameters:
+    """Hyperparameters a RETRAIN uses before any optimisation: the current model's, else the settings'.
+
+    The bootstrap model may have been optimised offline; retraining it with the settings' defaults instead
+    would throw that tuning away at the first RETRAIN.
+    """
+    from factory_job.registry import load_registry
+
+    fallback = Hyperparameters(
+        confidence=settings.threshold, order=settings.order, p_min=settings.p_min, gamma=settings.gamma
+    )
+    try:
+        entry = load_registry(settings.registry_path).current_entry()
+    except (OSError, ValueError):
+        return fallback
+    return entry.params if entry is not None and entry.params is not None else fallback
 
 
 class OptimiserCache:

@@ -348,3 +348,19 @@ def test_config_from_settings_reads_timeouts_defaults_and_prior_samples(tmp_path
     assert (config.report_timeout_ms, config.report_retries) == (2_500, 3)
     assert config.default_params == Hyperparameters(confidence=0.4, order=3, p_min=0.001, gamma=0.001)
     assert config.prior_samples == (((0.2, 3, 0.001, 0.002), -0.5),)
+
+
+def test_retrain_defaults_to_the_registered_current_model_params(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from controller_job.state import ControllerConfig
+    from factory_job.registry import RegistryEntry, publish
+    from protocol import CreationMethod, Hyperparameters, load_settings
+
+    settings = load_settings(data_dir=tmp_path)
+    assert ControllerConfig.from_settings(settings).default_params.order == settings.order
+    tuned = Hyperparameters(confidence=0.27, order=4, p_min=0.0002, gamma=0.0026)
+    entry = RegistryEntry(
+        model_id="initial", path=str(tmp_path / "m.spst"), params=tuned,
+        creation_method=CreationMethod.INITIAL, production_time=1.0, created_at=0.0,
+    )  # fmt: skip
+    publish(settings.registry_path, entry, make_current=True)
+    assert ControllerConfig.from_settings(settings).default_params == tuned

@@ -63,7 +63,7 @@ def isolated_env(
 def delete_topics(settings: Settings) -> None:
     """Delete the run's topics (best effort)."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for future in admin.delete_topics(list(settings.topics().values())).values():
+    for future in admin.delete_topics(list(settings.all_topics())).values():
         try:
             future.result(timeout=30)
         except Exception as exc:  # noqa: BLE001 - cleanup

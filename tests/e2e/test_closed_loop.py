@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from e2e_support import cancel_jobs, delete_topics
 
 from protocol import load_settings
 from protocol.settings import Settings
@@ -173,9 +174,8 @@ def test_retrain_closes_the_loop_without_losing_events(
     finally:
         for reader in (reports, syncs, forecasts, datasets, *dead):
             reader.close()
-        for job_id in job_ids:
-            subprocess.run(["curl", "-s", "-X", "PATCH", f"http://localhost:8081/jobs/{job_id}?mode=cancel"],
-                           capture_output=True, check=False)
+        cancel_jobs(job_ids)
+        delete_topics(settings)
 
 
 def _bucket_rows(folder: Path) -> int:

@@ -111,6 +111,8 @@ def test_crash_and_restart_from_checkpoint_loses_and_duplicates_nothing(
             ("scores", settings.score_topic),
             ("datasets", settings.datasets_topic),
             ("dead", settings.dead_letter_topic),
+            ("dead_input", settings.dlq_topic(settings.input_topic)),
+            ("dead_acks", settings.dlq_topic(settings.assembly_topic)),
         )
     }
     buckets = settings.buckets_dir
@@ -162,6 +164,7 @@ def test_crash_and_restart_from_checkpoint_loses_and_duplicates_nothing(
         runtime_before = sum(reports_first[-1][4])
         assert all(sum(r[4]) >= runtime_before for r in reports[len(reports_first) :])
         assert readers["dead"].records == []
+        assert readers["dead_input"].records == [] and readers["dead_acks"].records == []
     finally:
         for reader in readers.values():
             reader.close()

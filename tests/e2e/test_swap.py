@@ -101,7 +101,8 @@ def test_pause_buffers_and_play_swaps_at_stream_time(tmp_path: Path, kafka_boots
 
     forecasts = TopicReader(settings.kafka_bootstrap_servers, settings.forecast_topic)
     scores = TopicReader(settings.kafka_bootstrap_servers, settings.score_topic)
-    dead = TopicReader(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    dead = TopicReader(settings.kafka_bootstrap_servers, settings.dlq_topic(settings.input_topic))
+    dead_sync = TopicReader(settings.kafka_bootstrap_servers, settings.dlq_topic(settings.sync_topic))
     job_ids: list[str] = []
     try:
         job_ids = [submit("inference_job", RuntimePaths(), extra_env=env)]
@@ -130,6 +131,7 @@ def test_pause_buffers_and_play_swaps_at_stream_time(tmp_path: Path, kafka_boots
         forecasts.poll(3)
         scores.poll(2)
         dead.poll(1)
+        dead_sync.poll(1)
 
         got = [forecast_key(r) for r in forecasts.records]
         assert len(got) == len(events)
@@ -140,14 +142,14 @@ def test_pause_buffers_and_play_swaps_at_stream_time(tmp_path: Path, kafka_boots
         assert _by_key(got) == _by_key(expected.forecasts)
         assert scores.records[-1]["model_id"] == NEW_MODEL
         assert scores.records[-1]["creation_method"] == "retrain"
-        assert dead.records == []
+        assert dead.records == [] and dead_sync.records == []
 
         # A planned stop: stop-with-savepoint leaves a restorable savepoint and a finished job.
         savepoint = local_path(stop_with_savepoint(job_ids[0], tmp_path / "savepoints"))
         assert savepoint.parent == tmp_path / "savepoints" and (savepoint / "_metadata").is_file()
         assert job_state(job_ids[0]) == "FINISHED"
     finally:
-        for reader in (forecasts, scores, dead):
+        for reader in (forecasts, scores, dead, dead_sync):
             reader.close()
         cancel_jobs(job_ids)
         for job_id in job_ids:
