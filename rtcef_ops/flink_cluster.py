@@ -158,6 +158,18 @@ class FlinkCluster:
         for jar in jars:
             (lib / jar.name).symlink_to(jar.resolve())
 
+    @property
+    def last_start_file(self) -> Path:
+        """Where :meth:`start` records how long the last start took (until a TaskManager registered)."""
+        return self.paths.flink_dir / "last_start.json"
+
+    def last_start_seconds(self) -> float | None:
+        """Seconds the last :meth:`start` took (scripts launched -> cluster healthy), if recorded."""
+        try:
+            return float(json.loads(self.last_start_file.read_text())["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def pids(self) -> list[int]:
         found: list[int] = []
         for pid_file in sorted(self.paths.flink_pid.glob("*.pid")):
@@ -177,6 +189,7 @@ class FlinkCluster:
         if any(pid_alive(p) for p in self.pids()) and self.healthy():
             print(f"flink: already running, web UI http://localhost:{REST_PORT}")
             return
+        started = time.monotonic()
         self.write_conf()
         bin_dir = self.home / "bin"
         for script in ("jobmanager.sh", "taskmanager.sh"):
@@ -193,7 +206,10 @@ class FlinkCluster:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.healthy():
-                print(f"flink: up, web UI http://localhost:{REST_PORT} (pids {self.pids()})")
+                elapsed = time.monotonic() - started
+                self.last_start_file.write_text(json.dumps({"seconds": elapsed, "at": time.time()}) + "\n")
+                print(f"flink: up in {elapsed:.1f} s, web UI http://localhost:{REST_PORT} "
+                      f"(pids {self.pids()})")
                 return
             time.sleep(1.0)
         raise RuntimeErrorWithHint(f"flink: not healthy after {timeout_s:.0f}s; see {self.paths.flink_log}")

@@ -12,12 +12,19 @@ from protocol.settings import PROJECT_ROOT
 
 @dataclass(frozen=True)
 class RuntimePaths:
-    """Folders and files of the embedded runtime."""
+    """Folders and files of the embedded runtime.
+
+    ``run_dir`` (else ``RTCEF_RUN_DIR``, else ``<root>/run``) holds the runtime's state: a second, temporary
+    runtime (a benchmark's throw-away broker) gets its own folder while the jars stay shared.
+    """
 
     root: Path = PROJECT_ROOT
+    run_dir: Path | None = None
 
     @property
     def run(self) -> Path:
+        if self.run_dir is not None:
+            return Path(self.run_dir)
         return Path(os.environ.get("RTCEF_RUN_DIR", self.root / "run"))
 
     @property

@@ -6,7 +6,6 @@ Every run uses its own topic names, consumer groups and data folder, so it never
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,13 +16,14 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from protocol import load_settings
 from protocol.settings import Settings
-from rtcef_ops.flink_cluster import rest_get
-from rtcef_ops.recovery import cancel, discard_checkpoints
-from rtcef_ops.topics import ensure_topics
+from rtcef_ops.isolated import cancel_jobs, delete_topics, job_state
+from rtcef_ops.isolated import isolated_env as _isolated_env
+from rtcef_ops.isolated import wait_running as _wait_running
+
+__all__ = ["TopicReader", "cancel_jobs", "delete_topics", "isolated_env", "job_state", "run_module",
+           "wait_running"]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,31 +43,7 @@ def isolated_env(
     data_dir: Path, bootstrap: str, overrides: dict[str, str]
 ) -> tuple[dict[str, str], Settings, str]:
     """Environment, settings and run id of one run; its topics are created."""
-    run_id = uuid.uuid4().hex[:8]
-    base = load_settings()
-    env = dict(os.environ)
-    env.update({name.upper(): f"e2e{run_id}-{topic}" for name, topic in base.topics().items()})
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "DATA_DIR": str(data_dir),
-            "CONSUMER_GROUP_PREFIX": f"e2e{run_id}",
-        }
-    )
-    env.update(overrides)
-    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
-    ensure_topics(settings)
-    return env, settings, run_id
-
-
-def delete_topics(settings: Settings) -> None:
-    """Delete the run's topics (best effort)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    for future in admin.delete_topics(list(settings.all_topics())).values():
-        try:
-            future.result(timeout=30)
-        except Exception as exc:  # noqa: BLE001 - cleanup
-            print(f"cleanup: {exc}")
+    return _isolated_env(data_dir, bootstrap, overrides, prefix="e2e")
 
 
 class TopicReader:
@@ -105,30 +81,9 @@ class TopicReader:
         self.consumer.close()
 
 
-def job_state(job_id: str) -> str:
-    """The job's state as the cluster reports it."""
-    return str(rest_get(f"/jobs/{job_id}")["state"])
-
-
 def wait_running(job_ids: Iterable[str], timeout: float = 180) -> None:
     """Wait until every job is RUNNING; fail at once if one failed or was cancelled."""
-    deadline = time.monotonic() + timeout
-    states: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        states = {jid: job_state(jid) for jid in job_ids}
-        if any(state in ("FAILED", "CANCELED", "FINISHED") for state in states.values()):
-            break
-        if all(state == "RUNNING" for state in states.values()):
-            return
-        time.sleep(2)
-    pytest.fail(f"jobs not running: {states}")
-
-
-def cancel_jobs(job_ids: Iterable[str]) -> None:
-    """Cancel the jobs (best effort, waiting until they stopped) and delete their retained checkpoints."""
-    for job_id in job_ids:
-        try:
-            cancel(job_id)
-        except Exception as exc:  # noqa: BLE001 - cleanup must go on for the other jobs
-            print(f"cleanup: cannot cancel {job_id}: {exc}")
-        discard_checkpoints(job_id)
+    try:
+        _wait_running(job_ids, timeout)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
