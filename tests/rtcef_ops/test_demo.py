@@ -30,9 +30,9 @@ def test_weekly_rows_join_scores_instructions_and_static_baseline() -> None:
 
 
 def test_static_baseline_scores_the_model_week_by_week(tmp_path: Path) -> None:
-    from protocol import load_settings
     from inference_job.bootstrap import bootstrap
     from mocks.synthetic import SyntheticConfig, generate, write_csv
+    from protocol import load_settings
 
     stream = tmp_path / "s.csv"
     write_csv(generate(SyntheticConfig(weeks=3, vessels=4, seed=3, compress=8.0)).frame, stream)
