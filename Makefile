@@ -68,9 +68,13 @@ test-pure: install ## only the fast tests that need no JVM or broker
 bench-wayeb: install ## wayeb_py benchmark: figures vs targets on the real vessel stream
 	$(PY) benchmarks/bench_wayeb.py
 
+bench-learning: install ## factory step throughput and instruction -> command latency (uses the running cluster)
+	$(PY) benchmarks/bench_learning.py --kafka
+
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops
+	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops collector_job factory_job controller_job \
+		inference_job mocks rtcef_eval
 
 STREAM ?= ../shared/data/maritime/227592820.csv
 DEMO_ARGS ?=

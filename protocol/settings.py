@@ -10,6 +10,7 @@ A wrong value fails at start with :class:`SettingsError`, whose message names th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -198,3 +199,9 @@ def load_settings(**overrides: object) -> Settings:
             loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
             problems.append(f"{loc.upper()}: {err.get('msg')} (got {err.get('input')!r})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Settings as a job submitted with the environment ``env`` would read them (unknown names ignored)."""
+    fields = Settings.model_fields
+    return load_settings(**{name.lower(): value for name, value in env.items() if name.lower() in fields})

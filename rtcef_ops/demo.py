@@ -27,7 +27,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from protocol.settings import Settings, load_settings
+from protocol.settings import Settings, load_settings, settings_from_env
 from rtcef_ops.flink_cluster import rest_get
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
@@ -68,9 +68,12 @@ class Follower(threading.Thread):
                 message = consumer.poll(0.5)
                 if message is None or message.error() is not None:
                     continue
-                record = json.loads(message.value())
-                topics[message.topic()].append(record)
-                _announce(message.topic(), record, s)
+                topic, value = message.topic(), message.value()
+                if topic is None or value is None:
+                    continue
+                record = json.loads(value)
+                topics[topic].append(record)
+                _announce(topic, record, s)
         finally:
             consumer.close()
 
@@ -201,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = RuntimePaths().run / "demo" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     env = demo_environment(run_dir, run_id, args)
-    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+    settings = settings_from_env(env)
     ensure_topics(settings)
     stream = run_dir / "stream.csv"
     print(f"[1/6] generating {args.weeks} weeks of AIS traffic, drift at week {args.drift_week} -> {stream}")
