@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from shared_volume.files import write_text_atomic
+
 LOG = logging.getLogger(__name__)
 
 SUFFIX = ".csv"
@@ -259,12 +261,7 @@ def write_version_floor(directory: Path | str, next_version: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if read_version_floor(directory) >= next_version:
         return
-    temporary = directory / (VERSION_FLOOR_FILE + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(f"{next_version}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, directory / VERSION_FLOOR_FILE)
+    write_text_atomic(directory / VERSION_FLOOR_FILE, f"{next_version}\n")
 
 
 # ---------------------------------------------------------------------------------- reconciliation

@@ -164,7 +164,7 @@ def deployed_params(settings: Any) -> Hyperparameters:
     The bootstrap model may have been optimised offline; retraining it with the settings' defaults instead
     would throw that tuning away at the first RETRAIN.
     """
-    from factory_job.registry import load_registry
+    from shared_volume.registry import load_registry
 
     fallback = Hyperparameters(
         confidence=settings.threshold, order=settings.order, p_min=settings.p_min, gamma=settings.gamma

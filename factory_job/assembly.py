@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from factory_job.files import atomic_path, remove_quietly
 from factory_job.state import DatasetInfo
 from protocol.messages import DatasetVersion
+from shared_volume.files import atomic_path, remove_quietly
 
 __all__ = [
     "AssemblyResult",

@@ -12,12 +12,13 @@ import re
 import time
 from pathlib import Path
 
-from factory_job import assembly, registry
-from factory_job.files import remove_quietly
+from factory_job import assembly
 from factory_job.state import AssemblyOutcome, DatasetInfo
 from factory_job.training import WayebTrainer
 from protocol.messages import DatasetVersion, FactoryReport, Hyperparameters, MetricSet
 from protocol.settings import Settings
+from shared_volume import registry
+from shared_volume.files import remove_quietly
 
 __all__ = ["VolumeTools"]
 

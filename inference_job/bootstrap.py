@@ -6,7 +6,7 @@ This is the offline step of the original protocol (the offCEF model is learned o
 which the engine then skips as "training period"). Learning and forecasting settings (order, p_min,
 gamma, alpha, r, threshold, horizon, max_spread) come from :class:`Settings`, the same values the factory
 uses for retrains, so the bootstrap model and run-time models are comparable. The model is written with
-``wayeb_py`` (atomic file write) and published in the factory's registry (``factory_job.registry``,
+``wayeb_py`` (atomic file write) and published in the factory's registry (``shared_volume.registry``,
 ``models/registry.json``) with creation method ``initial``, which makes it the model the inference job
 starts with.
 """
@@ -79,7 +79,7 @@ def bootstrap(
     With ``optimise_steps`` > 0 the hyperparameters come from an offline optimisation on those weeks
     (the original RTCEF's initial model); otherwise from the settings.
     """
-    from factory_job.registry import RegistryEntry, publish
+    from shared_volume.registry import RegistryEntry, publish
     from wayeb_py.estimator import SPSTForecaster
     from wayeb_py.io import read_events
     from wayeb_py.patterns import load_pattern

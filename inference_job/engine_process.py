@@ -108,7 +108,7 @@ class ModelCache:
 
 def resolve_initial_model(settings: Settings) -> ModelRef:
     """The model keys start with: the registry's current model, else ``bootstrap_model_path``."""
-    from factory_job.registry import load_registry
+    from shared_volume.registry import load_registry
 
     entry = load_registry(settings.registry_path).current_entry()
     if entry is not None:
@@ -125,7 +125,7 @@ def _creation_method(registry_path: str | None, model_id: str) -> CreationMethod
     """How a model announced by PLAY was made, from the registry (retrain when unknown)."""
     if registry_path:
         try:
-            from factory_job.registry import load_registry
+            from shared_volume.registry import load_registry
 
             entry = load_registry(Path(registry_path)).get(model_id)
             if entry is not None:

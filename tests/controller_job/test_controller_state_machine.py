@@ -352,8 +352,8 @@ def test_config_from_settings_reads_timeouts_defaults_and_prior_samples(tmp_path
 
 def test_retrain_defaults_to_the_registered_current_model_params(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from controller_job.state import ControllerConfig
-    from factory_job.registry import RegistryEntry, publish
     from protocol import CreationMethod, Hyperparameters, load_settings
+    from shared_volume.registry import RegistryEntry, publish
 
     settings = load_settings(data_dir=tmp_path)
     assert ControllerConfig.from_settings(settings).default_params.order == settings.order

@@ -42,6 +42,6 @@ def test_internal_listener_matches_bootstrap_servers() -> None:
 
 def test_dockerfile_copies_every_package_the_jobs_import() -> None:
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    for package in ("protocol", "wayeb_py", "flink_common", "controller_job", "factory_job",
+    for package in ("protocol", "wayeb_py", "flink_common", "shared_volume", "controller_job", "factory_job",
                     "collector_job", "inference_job"):
         assert f"COPY {package} ./{package}" in dockerfile

@@ -34,10 +34,10 @@ from e2e_support import (
     wait_running,
 )
 
-from factory_job.registry import history_path, load_history, load_registry
 from rtcef_ops.flink_cluster import FlinkCluster
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import submit
+from shared_volume.registry import history_path, load_history, load_registry
 from wayeb_py.engine import SPSTModel
 from wayeb_py.estimator import SPSTForecaster
 from wayeb_py.io import read_events

@@ -9,10 +9,10 @@ import pytest
 from factory_fakes import command, maritime_frame, params, shared_file, write_buckets
 
 from factory_job.main import build_graph
-from factory_job.registry import load_registry
 from protocol.codec import encode
 from protocol.messages import CommandType, DatasetVersion
 from protocol.settings import load_settings
+from shared_volume.registry import load_registry
 
 T = CommandType
 

@@ -7,12 +7,12 @@ import pytest
 from factory_fakes import command, maritime_frame, params, shared_file, write_buckets
 
 from factory_job.factory_state import initial_state, step
-from factory_job.registry import history_path, load_history, load_registry
 from factory_job.state import Channel, DatasetInfo
 from factory_job.tools import VolumeTools
 from factory_job.training import WayebTrainer, load_events, metric_set
 from protocol.messages import CommandType, CreationMethod, DatasetVersion, ReportStatus
 from protocol.settings import Settings, load_settings
+from shared_volume.registry import history_path, load_history, load_registry
 from wayeb_py.engine import SPSTModel
 from wayeb_py.estimator import SPSTForecaster
 from wayeb_py.evaluation import Metrics
@@ -185,7 +185,7 @@ def test_end_to_end_on_a_temporary_volume(port_settings, frame, tmp_path):
 
 
 def test_first_free_model_number_looks_at_files_and_registry(port_settings):
-    from factory_job.registry import RegistryEntry, publish
+    from shared_volume.registry import RegistryEntry, publish
 
     tools = VolumeTools(port_settings)
     assert tools.first_free_model_number() == 0

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from factory_job.registry import load_registry
 from inference_job.bootstrap import bootstrap, first_weeks, main
 from inference_job.lifecycle import ControlState, KeyState, ModelRef, on_event, on_sync
 from protocol.messages import CreationMethod, EngineSync, SyncType
 from protocol.settings import WEEK_SECONDS, Settings
+from shared_volume.registry import load_registry
 from wayeb_py.engine import RunState, SPSTModel
 
 CENTRE = (-6.2, 46.9)  # the maritime pattern's port

@@ -10,7 +10,6 @@ import pytest
 from flink_fakes import FakeValueState
 from metric_fakes import FakeMetricsRuntime
 
-from factory_job.registry import RegistryEntry, publish
 from inference_job.engine_process import (
     END_OF_INPUT,
     FORECASTS,
@@ -27,6 +26,7 @@ from inference_job.scoring import ScoreDelta
 from mocks.fake_engine import FakeRun, load, write_model
 from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
 from protocol.settings import Domain, Settings
+from shared_volume.registry import RegistryEntry, publish
 
 
 class FakeTimers:

@@ -10,7 +10,7 @@ The factory is the only writer (plus the bootstrap script, once); the inference 
   before the pointer moves. A rewrite bug or a lost ``registry.json`` cannot erase what was deployed, and the
   lines answer "which model ran when, trained on what, scoring how" without Flink state.
 
-``python -m factory_job.registry list`` prints the registry of the configured ``DATA_DIR``; ``history``
+``python -m shared_volume.registry list`` prints the registry of the configured ``DATA_DIR``; ``history``
 prints the history lines.
 """
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from factory_job.files import fsync_dir, write_text_atomic
 from protocol.messages import CreationMethod, Hyperparameters, MetricSet
+from shared_volume.files import fsync_dir, write_text_atomic
 
 __all__ = [
     "HISTORY_FILE",
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from protocol.settings import load_settings
 
     parser = argparse.ArgumentParser(
-        prog="python -m factory_job.registry", description=__doc__.split("\n")[0]
+        prog="python -m shared_volume.registry", description=__doc__.split("\n")[0]
     )
     parser.add_argument("command", choices=["list", "json", "history"], nargs="?", default="list")
     parser.add_argument(

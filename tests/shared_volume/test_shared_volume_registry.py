@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from factory_job.registry import (
+from protocol.messages import CreationMethod, Hyperparameters, MetricSet
+from shared_volume.registry import (
     RegistryEntry,
     append_history,
     history_path,
@@ -13,7 +14,6 @@ from factory_job.registry import (
     main,
     publish,
 )
-from protocol.messages import CreationMethod, Hyperparameters, MetricSet
 
 METRICS = MetricSet(tp=3, tn=90, fp=2, fn=5, precision=0.6, recall=0.375, f1=0.4615, mcc=0.44)
 
