@@ -74,7 +74,7 @@ bench-learning: install ## factory step throughput and instruction -> command la
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops collector_job factory_job controller_job \
-		inference_job mocks rtcef_eval
+		inference_job mocks rtcef_eval shared_volume
 
 STREAM ?= ../shared/data/maritime/227592820.csv
 DEMO_ARGS ?=

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from protocol.settings import Settings, load_settings
+from protocol.settings import Settings, load_settings, settings_from_env
 from rtcef_ops.flink_cluster import rest_get
 from rtcef_ops.recovery import cancel, discard_checkpoints
 from rtcef_ops.topics import ensure_topics
@@ -89,7 +89,7 @@ def isolated_env(
         }
     )
     env.update(overrides)
-    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+    settings = settings_from_env(env)
     ensure_topics(settings, partitions=partitions)
     return env, settings, run_id
 
