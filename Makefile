@@ -8,9 +8,13 @@ PY         := $(VENV)/bin/python
 MODE       ?= embedded
 PYTEST_ARGS ?=
 JOBS       := collector_job factory_job controller_job inference_job
+SHARED_DATA ?= ../shared/data
+SYNTHETIC  := run/data/synthetic.csv
+STREAM     ?= $(SYNTHETIC)
+REGISTRY   ?= run/data/models/registry.json
 
 .PHONY: help install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
-        lint train demo eval clean
+        lint train demo eval eval-real feed instruct bench-wayeb bench-learning clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +34,13 @@ runtime/lib/.fetched: runtime/pom.xml
 
 install: $(VENV)/.installed runtime/lib/.fetched ## install Python packages and the Kafka/connector jars (idempotent)
 
+$(SYNTHETIC): | $(VENV)/.installed
+	mkdir -p $(dir $@)
+	$(PY) -m mocks.synthetic --out $@ --weeks 8 --vessels 20 --seed 7 --drift-week 4 --compress 3
+
+$(REGISTRY): | $(VENV)/.installed $(STREAM)
+	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 2 --optimise-steps 15
+
 ifeq ($(MODE),docker)
 start: ## start Kafka + Flink (MODE=docker uses docker compose)
 	docker compose up -d --build
@@ -42,7 +53,7 @@ start: install
 	$(PY) -m rtcef_ops start
 stop:
 	$(PY) -m rtcef_ops stop
-submit:
+submit: $(REGISTRY)
 	$(PY) -m rtcef_ops submit $(JOBS)
 endif
 
@@ -76,18 +87,30 @@ lint: install ## ruff + mypy
 	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops collector_job factory_job controller_job \
 		inference_job mocks rtcef_eval shared_volume
 
-STREAM ?= ../shared/data/maritime/227592820.csv
 DEMO_ARGS ?=
 EVAL_ARGS ?=
+
+SPEEDUP ?= 15000
+
+feed: install $(STREAM) ## replay STREAM into the input topic in event-time order (SPEEDUP=x, default 15000)
+	$(PY) -m mocks.data_feeder --stream $(STREAM) --speedup $(SPEEDUP)
+
+instruct: install ## send an instruction to the controller: make instruct TYPE=optimize|retrain
+	$(PY) -m mocks.mock_instruction_producer --type $(or $(TYPE),retrain)
 
 demo: start ## the closed loop on a drifting synthetic stream: weekly table + plot (DEMO_ARGS="--stop" to stop after)
 	$(PY) -m rtcef_ops.demo $(DEMO_ARGS)
 
-eval: install ## offline evaluation: static vs retrain-only vs full RTCEF (STREAM=..., EVAL_ARGS=...)
+eval: install $(STREAM) ## offline evaluation: static vs retrain-only vs full RTCEF (STREAM=..., EVAL_ARGS=...)
 	$(PY) -m rtcef_eval --stream $(STREAM) --out out/eval $(EVAL_ARGS)
 
-train: install ## bootstrap model on the first weeks of STREAM, registered as current
-	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 4
+eval-real: install ## the same on the real vessel stream with the original RTCEF port pattern
+	$(PY) -m rtcef_eval --stream $(SHARED_DATA)/maritime/227592820.csv \
+		--pattern $(SHARED_DATA)/patterns/port-original/pattern.sre \
+		--declarations $(SHARED_DATA)/patterns/port-original/declarations.sre --out out/eval-real $(EVAL_ARGS)
+
+train: install $(STREAM) ## bootstrap model (offline-optimised) on the first 2 weeks of STREAM, registered as current
+	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 2 --optimise-steps 15
 
 clean: stop
 	rm -rf run
