@@ -34,8 +34,8 @@ from factory_job.state import (
     Tick,
 )
 from protocol.codec import dead_letter, decode, encode
-from protocol.messages import AssemblyAck, DatasetVersion, FactoryCommand, FactoryReport
-from protocol.settings import Settings
+from protocol.messages import AssemblyAck, CommandType, DatasetVersion, FactoryCommand, FactoryReport
+from protocol.settings import Domain, Settings
 
 __all__ = ["JOB_NAME", "initial_state", "load_state", "next_deadline", "step", "store_state"]
 
@@ -88,6 +88,25 @@ def _run(
     return _remember(state, report), [Emit(Channel.REPORT, report)]
 
 
+_DATASET_CHOOSING = (CommandType.TRAIN, CommandType.OPT_INITIALISE)
+
+
+def covers(state: FactoryState, command: FactoryCommand, settings: Settings) -> bool:
+    """True when the current dataset is recent enough for ``command``.
+
+    TRAIN and OPT_INITIALISE pick the dataset they work on: they wait until it reaches the event time of the
+    instruction behind them (minus a slack), otherwise a retrain right after a bucket closed would race the
+    dataset notification and learn from the previous window. The other commands use the locked dataset.
+    """
+    if state.current is None:
+        return False
+    if command.type not in _DATASET_CHOOSING:
+        return True
+    ticks = 1000 if settings.domain is Domain.FINANCE else 1
+    last = state.current.last_ts
+    return last is None or last >= command.timestamp - settings.dataset_coverage_slack_s * ticks
+
+
 def _on_command(
     state: FactoryState, command: FactoryCommand, settings: Settings, tools: FactoryTools
 ) -> tuple[FactoryState, Outputs]:
@@ -97,22 +116,23 @@ def _on_command(
         return state, [Emit(Channel.REPORT, decode(FactoryReport, known))]
     if any(p.command.id == command.id for p in state.pending):
         return state, []
-    if state.pending or state.current is None:
+    if state.pending or not covers(state, command, settings):
         if len(state.pending) >= MAX_PENDING_COMMANDS:
             report = error_report(command, "no dataset available (command queue full)")
             return _remember(state, report), [Emit(Channel.REPORT, report)]
-        LOG.info("command %s buffered until a dataset is assembled", command.id)
+        LOG.info("command %s buffered until a dataset reaching t=%d", command.id, command.timestamp)
         queued = state.pending + (PendingCommand(command=command, received_at=tools.clock()),)
         return state.model_copy(update={"pending": queued}), []
     return _run(state, command, settings, tools)
 
 
 def _drain(state: FactoryState, settings: Settings, tools: FactoryTools) -> tuple[FactoryState, Outputs]:
-    """Run the buffered commands in arrival order (called once a dataset exists)."""
+    """Run the buffered commands in arrival order while the head of the queue has the data it needs."""
     outputs: Outputs = []
-    pending, state = state.pending, state.model_copy(update={"pending": ()})
-    for item in pending:
-        state, emitted = _run(state, item.command, settings, tools)
+    while state.pending and covers(state, state.pending[0].command, settings):
+        head = state.pending[0]
+        state = state.model_copy(update={"pending": state.pending[1:]})
+        state, emitted = _run(state, head.command, settings, tools)
         outputs.extend(emitted)
     return state, outputs
 
@@ -151,18 +171,32 @@ def _on_dataset(
     return state, outputs + drained
 
 
-def _on_tick(state: FactoryState, tick: Tick, settings: Settings) -> tuple[FactoryState, Outputs]:
+def _on_tick(
+    state: FactoryState, tick: Tick, settings: Settings, tools: FactoryTools
+) -> tuple[FactoryState, Outputs]:
+    """Expire the head of the queue after ``factory_queue_timeout_s``.
+
+    With a dataset that merely lags behind the instruction, the command runs on it (late data beats no
+    model); with no dataset at all it is answered with an error so the controller can abort.
+    """
     outputs: Outputs = []
-    pending = list(state.pending)
-    while pending and pending[0].received_at + settings.factory_queue_timeout_s <= tick.now:
-        expired = pending.pop(0).command
+    while state.pending and state.pending[0].received_at + settings.factory_queue_timeout_s <= tick.now:
+        expired = state.pending[0].command
+        state = state.model_copy(update={"pending": state.pending[1:]})
+        if state.current is not None:
+            LOG.warning("command %s: no dataset reached t=%d in time; using dataset v%d",
+                        expired.id, expired.timestamp, state.current.version)  # fmt: skip
+            state, emitted = _run(state, expired, settings, tools)
+            outputs.extend(emitted)
+            continue
         report = error_report(
             command=expired,
             reason=f"no dataset available after waiting {settings.factory_queue_timeout_s:g} s",
         )
         state = _remember(state, report)
         outputs.append(Emit(Channel.REPORT, report))
-    return state.model_copy(update={"pending": tuple(pending)}), outputs
+    drained_state, drained = _drain(state, settings, tools)
+    return drained_state, outputs + drained
 
 
 def step(
@@ -173,4 +207,4 @@ def step(
         return _on_command(state, message, settings, tools)
     if isinstance(message, DatasetVersion):
         return _on_dataset(state, message, settings, tools)
-    return _on_tick(state, message, settings)
+    return _on_tick(state, message, settings, tools)

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # Commands that arrive before any dataset wait this long, then get an error report (shorter than the
     # controller's report_timeout_s so that the controller hears the reason instead of timing out).
     factory_queue_timeout_s: float = Field(default=300.0, gt=0.0)
+    # A TRAIN / OPT_INITIALISE waits until the assembled dataset reaches the instruction's event time minus
+    # this slack (seconds of event time), as the original factory did, so it never trains on stale data.
+    dataset_coverage_slack_s: int = Field(default=600, ge=0)
 
     # --- Flink jobs
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)

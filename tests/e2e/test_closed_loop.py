@@ -138,10 +138,12 @@ def test_retrain_closes_the_loop_without_losing_events(
     try:
         _wait_running(job_ids, timeout=180)
         _run(["-m", "mocks.data_feeder", "--stream", str(first_path), "--fast", "--quiet"], env)
-        datasets.wait_for(lambda r: len(r["bucket_paths"]) >= 1, 180, "a closed bucket")
+        closed = datasets.wait_for(lambda r: len(r["bucket_paths"]) >= 1, 180, "a closed bucket")
         forecasts.wait_for(lambda r: True, 120, "a first forecast")
 
-        instruction_ts = int(first["timestamp"].iloc[-1])
+        # As the observer would: an instruction about the data up to the end of the last closed bucket (the
+        # factory waits for a dataset that reaches the instruction's time).
+        instruction_ts = int(closed["bucket_starts"][-1]) + 1
         _run(["-m", "mocks.mock_instruction_producer", "--type", "retrain", "--timestamp",
               str(instruction_ts)], env)
         report = reports.wait_for(lambda r: r["command_type"] == "train", 240, "the factory's train report")

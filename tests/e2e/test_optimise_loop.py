@@ -89,6 +89,8 @@ def test_optimize_instruction_runs_a_full_session_and_plays_the_best_model(
         # Weeks 0 and 1 close (week 2 stays open): wait for the factory's ACK of the two-bucket dataset.
         ack = readers["acks"].wait_for(lambda r: len(r["bucket_starts"]) == 2, 180, "a two-bucket dataset")
 
+        # An instruction about the data up to the last closed bucket, as the observer would send it.
+        last_ts = int(ack["bucket_starts"][-1]) + 1
         instruction_id = f"e2e-opt-{run_id}"
         syncs = readers["syncs"]
         deadline = time.monotonic() + 90

@@ -50,7 +50,7 @@ class FakeTools:
             path=f"/vol/datasets/dataset_v{message.version}.csv",
             rows=self.rows_by_version.get(message.version, self.default_rows),
             first_ts=min(message.bucket_starts, default=None),
-            last_ts=max(message.bucket_starts, default=None),
+            last_ts=message.timestamp,
             bucket_starts=message.bucket_starts,
         )
         return AssemblyOutcome(dataset=info, problems=problems)

@@ -138,6 +138,43 @@ def test_buffered_command_expires_with_an_error_report(settings, tools):
     assert tools.trained == [] and reports(out) == [report]
 
 
+def test_train_waits_for_a_dataset_that_reaches_the_instruction_time(settings, tools):
+    late = command("c1", T.TRAIN).model_copy(update={"timestamp": 1443677401 + 5 * 86400})
+    # The current dataset ends days before the instruction: training now would learn from stale data.
+    state, out = run(initial_state(), [dataset(0), late], settings, tools)
+    assert reports(out) == [] and [p.command.id for p in state.pending] == ["c1"]
+    slack = settings.dataset_coverage_slack_s
+    behind = dataset(1).model_copy(update={"timestamp": late.timestamp - 2 * slack})
+    state, out = run(state, [behind], settings, tools)
+    assert reports(out) == [] and len(state.pending) == 1
+    within_slack = dataset(2).model_copy(update={"timestamp": late.timestamp - slack})
+    state, out = run(state, [within_slack], settings, tools)
+    [report] = reports(out)
+    assert report.status is ReportStatus.SUCCESS and report.dataset_version == 2
+    assert state.pending == ()
+
+
+def test_lagging_dataset_is_used_when_the_wait_expires(settings, tools):
+    late = command("c1", T.TRAIN).model_copy(update={"timestamp": 1443677401 + 5 * 86400})
+    state, _ = run(initial_state(), [dataset(0), late], settings, tools)
+    received = state.pending[0].received_at
+    state, out = run(state, [Tick(now=received + 60.0)], settings, tools)
+    [report] = reports(out)
+    assert report.status is ReportStatus.SUCCESS and report.dataset_version == 0
+
+
+def test_steps_of_a_session_do_not_wait_for_newer_data(settings, tools):
+    init = command("s1-init", T.OPT_INITIALISE)
+    step0 = command("s1-step0", T.OPT_STEP, step=0, p=params()).model_copy(
+        update={"timestamp": 1443677401 + 5 * 86400}
+    )
+    state, out = run(initial_state(), [dataset(0), init, step0], settings, tools)
+    assert [(r.reply_id, r.status) for r in reports(out)] == [
+        ("s1-init", ReportStatus.SUCCESS),
+        ("s1-step0", ReportStatus.SUCCESS),
+    ]
+
+
 def test_redelivered_buffered_command_is_not_queued_twice(settings, tools):
     state, _ = run(initial_state(), [command("c1", T.TRAIN), command("c1", T.TRAIN)], settings, tools)
     assert len(state.pending) == 1
