@@ -14,7 +14,8 @@ STREAM     ?= $(SYNTHETIC)
 REGISTRY   ?= run/data/models/registry.json
 
 .PHONY: help install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
-        lint train demo eval eval-real feed instruct bench-wayeb bench-learning clean
+        lint train demo eval eval-real feed instruct bench-wayeb bench-learning bench-runtime \
+        bench-inference clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -81,6 +82,12 @@ bench-wayeb: install ## wayeb_py benchmark: figures vs targets on the real vesse
 
 bench-learning: install ## factory step throughput and instruction -> command latency (uses the running cluster)
 	$(PY) benchmarks/bench_learning.py --kafka
+
+bench-runtime: install ## install/start-up times, Kafka->Flink->Kafka round trip and throughput (takes the cluster lock)
+	$(PY) benchmarks/bench_runtime.py
+
+bench-inference: install ## inference_job throughput, latency, state size, PyFlink variants (takes the cluster lock)
+	$(PY) benchmarks/bench_inference.py
 
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .

@@ -190,3 +190,46 @@ def sustained_rate(stamps_ms: Sequence[int], lo: float = 0.1, hi: float = 0.9) -
     i, j = int(lo * (len(ordered) - 1)), int(hi * (len(ordered) - 1))
     span = (ordered[j] - ordered[i]) / 1000
     return (j - i) / span if span > 0 else float("nan")
+
+
+def _label(pid: int, cmdline: str) -> str:
+    if pid == os.getpid():
+        return "benchmark process (producer, consumers)"
+    if "java" in cmdline.split(" ", 1)[0] or cmdline.startswith("java"):
+        if "TaskManagerRunner" in cmdline or "taskexecutor" in cmdline:
+            return "Flink TaskManager (JVM)"
+        if "StandaloneSessionClusterEntrypoint" in cmdline:
+            return "Flink JobManager (JVM)"
+        if "kafka.Kafka" in cmdline:
+            return "Kafka broker (JVM)"
+        return "other JVMs"
+    if "pyflink" in cmdline or "beam" in cmdline:
+        return "PyFlink Python workers"
+    return "everything else (other users included)"
+
+
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) used so far by every process, with a label of what it is."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out[int(entry.name)] = (_label(int(entry.name), cmdline), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_breakdown(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds used between two snapshots, summed by label (processes started in between included)."""
+    used: dict[str, float] = {}
+    for pid, (label, seconds) in after.items():
+        spent = seconds - before.get(pid, (label, 0.0))[1]
+        used[label] = used.get(label, 0.0) + max(spent, 0.0)
+    return dict(sorted(used.items(), key=lambda kv: -kv[1]))

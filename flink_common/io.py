@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyflink.common import Types, WatermarkStrategy
+from pyflink.common import Configuration, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import (
     CheckpointingMode,
@@ -35,6 +35,22 @@ def connector_jars() -> list[str]:
     return [jar.resolve().as_uri() for jar in jars]
 
 
+def flink_options(settings: Settings) -> Configuration:
+    """Per-job Flink options from ``settings`` (only those set; unset ones keep the cluster's values).
+
+    Python operators read their bundle size/time from the environment's configuration when the graph is
+    built, so they must be set when the environment is created, before any operator is added.
+    """
+    config = Configuration()
+    if settings.python_bundle_size is not None:
+        config.set_string("python.fn-execution.bundle.size", str(settings.python_bundle_size))
+    if settings.python_bundle_time_ms is not None:
+        config.set_string("python.fn-execution.bundle.time", str(settings.python_bundle_time_ms))
+    if settings.buffer_timeout_ms is not None:
+        config.set_string("execution.buffer-timeout.interval", f"{settings.buffer_timeout_ms} ms")
+    return config
+
+
 def make_env(settings: Settings, *, with_kafka: bool = True) -> StreamExecutionEnvironment:
     """A stream environment with checkpointing, the venv's Python for UDF workers and the connector.
 
@@ -46,7 +62,7 @@ def make_env(settings: Settings, *, with_kafka: bool = True) -> StreamExecutionE
     be resubmitted from its newest checkpoint (``rtcef_ops.recovery``). Local runs keep Flink's default:
     they have no checkpoint directory to retain anything in.
     """
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = StreamExecutionEnvironment.get_execution_environment(flink_options(settings))
     env.set_parallelism(settings.parallelism)
     env.enable_checkpointing(settings.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
     env.set_python_executable(os.environ.get("RTCEF_PYTHON", sys.executable))

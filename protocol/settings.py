@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     # --- Flink jobs
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
     parallelism: int = Field(default=1, ge=1)
+    # PyFlink data exchange (None = Flink's defaults: 100000 records / 1000 ms, 100 ms): a Python operator
+    # hands its output back to Java when a bundle is full or old enough, so the bundle time bounds the
+    # latency each Python operator adds; ``benchmarks/bench_inference.py`` measures 1000 / 20 / 10.
+    python_bundle_size: int | None = Field(default=None, ge=1)
+    python_bundle_time_ms: int | None = Field(default=None, ge=1)
+    buffer_timeout_ms: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _topics_distinct(self) -> Settings:

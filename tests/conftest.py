@@ -26,6 +26,12 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own shared volume: none reads or writes the project's ``run/data``."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     from confluent_kafka.admin import AdminClient

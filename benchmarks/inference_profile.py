@@ -1,0 +1,161 @@
+"""The inference job's per-event Python path outside Flink: cost per stage, cProfile, keyed state size.
+
+Used by ``bench_inference.py`` to tell Python cost from PyFlink overhead. The path is the job's own code,
+called the way the operators call it: ``ParseMessages.process_element`` (JSON -> validated event dict),
+then ``EngineProcess.process_element`` with a stand-in for Flink's context and keyed ``ValueState`` (state
+JSON -> ``KeyState`` -> ``lifecycle.on_event`` -> wayeb step -> state JSON, forecast and score-delta JSON).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import pstats
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, _default_loader
+from inference_job.lifecycle import KeyState, ModelRef
+from inference_job.parse_messages import ParseMessages
+from protocol.messages import MaritimeEvent
+from wayeb_py.engine import RunState
+
+STATE_TARGET_BYTES = 2048
+
+
+class _ValueState:
+    """Keyed ``ValueState`` stand-in: one value per current key."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.key = ""
+
+    def value(self) -> str | None:
+        return self.values.get(self.key)
+
+    def update(self, value: str) -> None:
+        self.values[self.key] = value
+
+
+class _Broadcast:
+    def get(self, _name: str) -> None:
+        return None
+
+
+class _Timers:
+    def current_processing_time(self) -> int:
+        return int(time.time() * 1000)
+
+    def register_processing_time_timer(self, _ts: int) -> None:
+        return None
+
+    def register_event_time_timer(self, _ts: int) -> None:
+        return None
+
+
+class _Context:
+    """What ``EngineProcess.process_element`` reads from Flink's context."""
+
+    def __init__(self) -> None:
+        self.key = ""
+
+    def get_current_key(self) -> str:
+        return self.key
+
+    def get_broadcast_state(self, descriptor: Any) -> _Broadcast:
+        assert descriptor is CONTROL_STATE
+        return _Broadcast()
+
+    def timer_service(self) -> _Timers:
+        return _Timers()
+
+
+class EnginePath:
+    """The job's parse + engine functions wired to in-memory state, as one Python worker would run them."""
+
+    def __init__(self, initial: ModelRef) -> None:
+        self.parse = ParseMessages(MaritimeEvent, "input", as_dict=True)
+        self.engine = EngineProcess(initial)
+        self.engine.models = ModelCache(_default_loader)
+        self.state = _ValueState()
+        self.engine.key_state = self.state
+        self.ctx = _Context()
+
+    def run(self, values: Sequence[str]) -> int:
+        """Process raw input JSON values; return the number of outputs (forecasts + score deltas)."""
+        outputs = 0
+        for value in values:
+            for event in self.parse.process_element(value, None):  # type: ignore[arg-type]
+                key = str(event["mmsi"])
+                self.ctx.key = self.state.key = key
+                outputs += _count(self.engine.process_element(event, self.ctx))
+        return outputs
+
+    def state_sizes(self) -> dict[str, Any]:
+        """Per-key sizes of the engine's state JSON and of the wayeb ``RunState`` JSON inside it."""
+        key_sizes = sorted(len(v.encode()) for v in self.state.values.values())
+        runs = [KeyState.from_dict(json.loads(v), RunState.from_dict).run for v in self.state.values.values()]
+        run_sizes = sorted(len(json.dumps(r.to_dict(), separators=(",", ":")).encode()) for r in runs)
+        return {"keys": len(key_sizes), "key_state": _size_stats(key_sizes),
+                "run_state": _size_stats(run_sizes),
+                "estimate_1e5_keys_mb": sum(key_sizes) / len(key_sizes) * 1e5 / 1e6 if key_sizes else None,
+                "target_bytes": STATE_TARGET_BYTES}  # fmt: skip
+
+
+def _count(items: Iterator[Any]) -> int:
+    return sum(1 for _ in items)
+
+
+def _size_stats(sizes: list[int]) -> dict[str, float]:
+    if not sizes:
+        return {}
+    return {"mean": sum(sizes) / len(sizes), "p99": float(sizes[min(len(sizes) - 1, int(0.99 * len(sizes)))]),
+            "max": float(sizes[-1])}  # fmt: skip
+
+
+def profile_path(initial: ModelRef, values: Sequence[str], *, top: int = 12) -> dict[str, Any]:
+    """Time the path without a profiler (us/event), then cProfile it; return both and the state sizes."""
+    warm = EnginePath(initial)
+    warm.run(values[:2000])  # model load and first-use costs out of the measurement
+    path = EnginePath(initial)
+    path.engine.models = warm.engine.models
+    t0 = time.perf_counter()
+    outputs = path.run(values)
+    elapsed = time.perf_counter() - t0
+    sizes = path.state_sizes()
+    profiled = EnginePath(initial)
+    profiled.engine.models = warm.engine.models
+    profiler = cProfile.Profile()
+    profiler.enable()
+    profiled.run(values)
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    stats.sort_stats("tottime").print_stats(top)
+    total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    shares = _stage_shares(stats, total)
+    return {"events": len(values), "outputs": outputs, "seconds": elapsed,
+            "us_per_event": elapsed / len(values) * 1e6, "events_per_s_one_core": len(values) / elapsed,
+            "profile_stage_shares": shares, "profile_top": stream.getvalue(), "state": sizes}  # fmt: skip
+
+
+# function name fragments -> stage, matched on the cumulative time of the outermost call of each stage
+_STAGES = {
+    "parse (pydantic decode + dump)": ("parse_messages.py", "process_element"),
+    "engine step (lifecycle.on_event + wayeb)": ("lifecycle.py", "on_event"),
+    "state load (JSON -> KeyState/RunState)": ("engine_process.py", "_load"),
+    "state store (KeyState -> JSON)": ("engine_process.py", "_store"),
+    "emit (ForecastRecord + ScoreDelta JSON)": ("engine_process.py", "_emit"),
+}
+
+
+def _stage_shares(stats: pstats.Stats, total: float) -> dict[str, float]:
+    """Share of profiled time in each stage (cumulative time of the stage's entry function)."""
+    shares: dict[str, float] = {}
+    for (filename, _line, name), entry in stats.stats.items():  # type: ignore[attr-defined]
+        for stage, (file_part, func) in _STAGES.items():
+            if filename.endswith(file_part) and name == func:
+                shares[stage] = shares.get(stage, 0.0) + entry[3] / total if total else 0.0
+    return shares
