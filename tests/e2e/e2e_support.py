@@ -51,6 +51,7 @@ class TopicReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}"})
+        self.topic = topic
         self.consumer.assign([TopicPartition(topic, 0, 0)])
         self.records: list[dict[str, Any]] = []
 

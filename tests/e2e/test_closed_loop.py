@@ -11,68 +11,27 @@ Every run uses its own topics and data folder, so it never sees another run's re
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from e2e_support import cancel_jobs, delete_topics
+from e2e_support import (
+    TopicReader,
+    cancel_jobs,
+    delete_topics,
+    isolated_env,
+    run_module,
+    wait_running,
+)
 
-from protocol import load_settings
 from protocol.settings import Settings
-from rtcef_ops.flink_cluster import FlinkCluster, rest_get
+from rtcef_ops.flink_cluster import FlinkCluster
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
-from rtcef_ops.topics import ensure_topics
 
-REPO = Path(__file__).resolve().parents[2]
 WEEK = 7 * 24 * 3600
-
-
-def _run(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
-    result = subprocess.run(
-        [sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        check=False,
-    )
-    output = f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output}"
-    return result.stdout
-
-
-class TopicReader:
-    """Reads a topic from the beginning, remembering what it has seen."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}"})
-        self.topic = topic
-        self.consumer.assign([TopicPartition(topic, 0, 0)])
-        self.records: list[dict] = []
-
-    def poll(self, seconds: float = 0.5) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            message = self.consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                self.records.append(json.loads(message.value()))
-
-    def wait_for(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for record in self.records:
-                if predicate(record):
-                    return record
-            self.poll(1.0)
-        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; saw {self.records[-5:]}")
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 @pytest.fixture()
@@ -85,25 +44,18 @@ def cluster() -> FlinkCluster:
 
 @pytest.fixture()
 def e2e_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[dict[str, str], Settings]]:
-    run_id = uuid.uuid4().hex[:8]
-    base = load_settings()
-    env = dict(os.environ)
-    env.update({name.upper(): f"e2e{run_id}-{topic}" for name, topic in base.topics().items()})
-    env.update(
+    env, settings, _run_id = isolated_env(
+        tmp_path / "data",
+        kafka_bootstrap,
         {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "DATA_DIR": str(tmp_path / "data"),
-            "CONSUMER_GROUP_PREFIX": f"e2e{run_id}",
             "BUCKET_SIZE_S": str(WEEK),
             "HISTORY_K": "4",
             "REPORTING_INTERVAL_S": str(WEEK // 7),
             "MIN_DATASET_EVENTS": "50",
             "CHECKPOINT_INTERVAL_MS": "2000",
             "WATERMARK_DELAY_S": "60",
-        }
+        },
     )
-    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
-    ensure_topics(settings)
     yield env, settings
 
 
@@ -113,8 +65,8 @@ def test_retrain_closes_the_loop_without_losing_events(
 ) -> None:
     env, settings = e2e_env
     stream = tmp_path / "stream.csv"
-    _run(["-m", "mocks.synthetic", "--out", str(stream), "--weeks", "3", "--vessels", "6", "--seed", "5",
-          "--compress", "6", "--no-drift"], env)
+    run_module(["-m", "mocks.synthetic", "--out", str(stream), "--weeks", "3", "--vessels", "6",
+                "--seed", "5", "--compress", "6", "--no-drift"], env)  # fmt: skip
     frame = pd.read_csv(stream).sort_values("timestamp", kind="stable")
     t0 = int(frame["timestamp"].iloc[0])
     first = frame[frame["timestamp"] < t0 + 2 * WEEK + 3600]
@@ -124,7 +76,7 @@ def test_retrain_closes_the_loop_without_losing_events(
     first.to_csv(first_path, index=False)
     second.to_csv(second_path, index=False)
 
-    _run(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", "1"], env)
+    run_module(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", "1"], env)
 
     job_ids = [submit(job, RuntimePaths(), extra_env=env) for job in JOBS]
     reports = TopicReader(settings.kafka_bootstrap_servers, settings.report_topic)
@@ -136,15 +88,15 @@ def test_retrain_closes_the_loop_without_losing_events(
         for topic in [*settings.dead_letter_topics().values(), settings.dead_letter_topic]
     ]
     try:
-        _wait_running(job_ids, timeout=180)
-        _run(["-m", "mocks.data_feeder", "--stream", str(first_path), "--fast", "--quiet"], env)
+        wait_running(job_ids, timeout=180)
+        run_module(["-m", "mocks.data_feeder", "--stream", str(first_path), "--fast", "--quiet"], env)
         closed = datasets.wait_for(lambda r: len(r["bucket_paths"]) >= 1, 180, "a closed bucket")
         forecasts.wait_for(lambda r: True, 120, "a first forecast")
 
         # As the observer would: an instruction about the data up to the end of the last closed bucket (the
         # factory waits for a dataset that reaches the instruction's time).
         instruction_ts = int(closed["bucket_starts"][-1]) + 1
-        _run(["-m", "mocks.mock_instruction_producer", "--type", "retrain", "--timestamp",
+        run_module(["-m", "mocks.mock_instruction_producer", "--type", "retrain", "--timestamp",
               str(instruction_ts)], env)
         report = reports.wait_for(lambda r: r["command_type"] == "train", 240, "the factory's train report")
         assert report["status"] == "success", report
@@ -153,7 +105,7 @@ def test_retrain_closes_the_loop_without_losing_events(
         assert play["model_id"] == report["model_id"]
         assert syncs.records[0]["type"] == "pause"
 
-        _run(["-m", "mocks.data_feeder", "--stream", str(second_path), "--fast", "--quiet"], env)
+        run_module(["-m", "mocks.data_feeder", "--stream", str(second_path), "--fast", "--quiet"], env)
         swapped = forecasts.wait_for(
             lambda r: r["model_id"] == report["model_id"], 240, "a forecast from the new model"
         )
@@ -187,15 +139,3 @@ def _bucket_rows(folder: Path) -> int:
             total += max(sum(1 for _ in handle) - 1, 0)
     return total
 
-
-def _wait_running(job_ids: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    states: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        states = {jid: rest_get(f"/jobs/{jid}")["state"] for jid in job_ids}
-        if any(state in ("FAILED", "CANCELED") for state in states.values()):
-            break
-        if all(state == "RUNNING" for state in states.values()):
-            return
-        time.sleep(2)
-    pytest.fail(f"jobs not running: {states}")
