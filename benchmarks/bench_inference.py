@@ -8,7 +8,7 @@ p99 event-to-forecast latency < 1 s at 1e4 events/s offered; keyed state <= 2 KB
 Set-up (no cluster): a ``mocks.synthetic`` stream (``--vessels`` vessels, ``--compress``), a bootstrap model
 trained with ``inference_job.bootstrap`` on its first week in a temporary DATA_DIR. Then, without Flink, the
 job's per-event Python path (``inference_profile``): us/event on one core, a cProfile split by stage and the
-keyed state sizes (engine ``KeyState`` JSON and the wayeb ``RunState`` JSON inside it) for these keys.
+keyed state sizes (the engine's pickled ``KeyState`` and the wayeb ``RunState`` JSON inside it) for these keys.
 
 Then, for each variant of per-job PyFlink options (``flink run -D``: process vs thread execution mode,
 bundle size/time), holding ``/tmp/rtcef-cluster.lock`` (unless ``RTCEF_CLUSTER_LOCK_HELD=1``), on fresh topics
@@ -294,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         for stage, share in sorted(prof["profile_stage_shares"].items(), key=lambda kv: -kv[1]):
             print(f"    {share * 100:5.1f} %  {stage}")
         state = prof["state"]
-        row("engine KeyState JSON per key (p99)", f"{state['key_state']['p99']:.0f} B", "<= 2048 B",
+        row("engine KeyState pickled per key (p99)", f"{state['key_state']['p99']:.0f} B", "<= 2048 B",
             state["key_state"]["p99"] <= STATE_TARGET_BYTES)
         row("  of which wayeb RunState JSON (p99)", f"{state['run_state']['p99']:.0f} B", "-")
-        row("estimate for 1e5 keys (JSON payload)", f"{state['estimate_1e5_keys_mb']:.0f} MB", "-")
+        row("  pickle round trip (state cache miss)", f"{state['pickle_round_trip_us_per_key']:.0f} us", "-")
+        row("estimate for 1e5 keys (state payload)", f"{state['estimate_1e5_keys_mb']:.0f} MB", "-")
         if not FlinkCluster(RuntimePaths()).healthy():
             raise RuntimeError("no Flink cluster on :8081 (the shared runtime is not running)")
         results["variants"] = []

@@ -2,8 +2,11 @@
 
 Used by ``bench_inference.py`` to tell Python cost from PyFlink overhead. The path is the job's own code,
 called the way the operators call it: ``ParseMessages.process_element`` (JSON -> validated event dict),
-then ``EngineProcess.process_element`` with a stand-in for Flink's context and keyed ``ValueState`` (state
-JSON -> ``KeyState`` -> ``lifecycle.on_event`` -> wayeb step -> state JSON, forecast and score-delta JSON).
+then ``EngineProcess.process_element`` with a stand-in for Flink's context and keyed state (the shard's
+``MapState`` of ``KeyState`` objects and its ``ShardState``, both kept as Python objects as PyFlink's state
+cache keeps them; ``lifecycle.on_event`` -> wayeb step -> forecast JSON and a score-delta row, batches of
+deltas JSON). What PyFlink pays when a key's state is not in its cache (pickle at the bundle's end,
+unpickle on the next read) is timed separately per key state.
 """
 
 from __future__ import annotations
@@ -11,32 +14,46 @@ from __future__ import annotations
 import cProfile
 import io
 import json
+import pickle
 import pstats
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, _default_loader
+from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, ShardKey, _default_loader
 from inference_job.lifecycle import KeyState, ModelRef
 from inference_job.parse_messages import ParseMessages
 from protocol.messages import MaritimeEvent
-from wayeb_py.engine import RunState
+from protocol.settings import Settings
 
 STATE_TARGET_BYTES = 2048
 
 
-class _ValueState:
-    """Keyed ``ValueState`` stand-in: one value per current key."""
+class _MapState:
+    """The shard's ``MapState`` stand-in (objects kept as-is, like PyFlink's state cache)."""
 
     def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.key = ""
+        self.values: dict[str, Any] = {}
 
-    def value(self) -> str | None:
-        return self.values.get(self.key)
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
 
-    def update(self, value: str) -> None:
-        self.values[self.key] = value
+    def put(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+class _ShardValueState:
+    """The shard's ``ValueState`` stand-in: one value per current shard."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, Any] = {}
+        self.shard = 0
+
+    def value(self) -> Any:
+        return self.values.get(self.shard)
+
+    def update(self, value: Any) -> None:
+        self.values[self.shard] = value
 
 
 class _Broadcast:
@@ -59,9 +76,9 @@ class _Context:
     """What ``EngineProcess.process_element`` reads from Flink's context."""
 
     def __init__(self) -> None:
-        self.key = ""
+        self.key = 0
 
-    def get_current_key(self) -> str:
+    def get_current_key(self) -> int:
         return self.key
 
     def get_broadcast_state(self, descriptor: Any) -> _Broadcast:
@@ -79,27 +96,36 @@ class EnginePath:
         self.parse = ParseMessages(MaritimeEvent, "input", as_dict=True)
         self.engine = EngineProcess(initial)
         self.engine.models = ModelCache(_default_loader)
-        self.state = _ValueState()
-        self.engine.key_state = self.state
+        self.runs = _MapState()
+        self.shards = _ShardValueState()
+        self.engine.runs = self.runs
+        self.engine.shard_state = self.shards
         self.ctx = _Context()
 
     def run(self, values: Sequence[str]) -> int:
-        """Process raw input JSON values; return the number of outputs (forecasts + score deltas)."""
+        """Process raw input JSON values; return the number of outputs (forecasts + delta batches)."""
         outputs = 0
+        shard_key = ShardKey("mmsi", self.engine_shards)
         for value in values:
-            for event in self.parse.process_element(value, None):  # type: ignore[arg-type]
-                key = str(event["mmsi"])
-                self.ctx.key = self.state.key = key
+            for event in self.parse.process_element(value, None):
+                self.ctx.key = self.shards.shard = shard_key.get_key(event)
                 outputs += _count(self.engine.process_element(event, self.ctx))
         return outputs
 
+    engine_shards = Settings.model_fields["engine_shards"].default
+
     def state_sizes(self) -> dict[str, Any]:
-        """Per-key sizes of the engine's state JSON and of the wayeb ``RunState`` JSON inside it."""
-        key_sizes = sorted(len(v.encode()) for v in self.state.values.values())
-        runs = [KeyState.from_dict(json.loads(v), RunState.from_dict).run for v in self.state.values.values()]
-        run_sizes = sorted(len(json.dumps(r.to_dict(), separators=(",", ":")).encode()) for r in runs)
+        """Per-key sizes of the engine's pickled ``KeyState`` (what Flink stores) and of its wayeb run."""
+        states: list[KeyState] = list(self.runs.values.values())
+        key_sizes = sorted(len(pickle.dumps(v)) for v in states)
+        run_sizes = sorted(len(json.dumps(v.run.to_dict(), separators=(",", ":")).encode()) for v in states)
+        t0 = time.perf_counter()
+        for v in states:
+            pickle.loads(pickle.dumps(v))
+        round_trip_us = (time.perf_counter() - t0) / max(1, len(states)) * 1e6
         return {"keys": len(key_sizes), "key_state": _size_stats(key_sizes),
                 "run_state": _size_stats(run_sizes),
+                "pickle_round_trip_us_per_key": round_trip_us,
                 "estimate_1e5_keys_mb": sum(key_sizes) / len(key_sizes) * 1e5 / 1e6 if key_sizes else None,
                 "target_bytes": STATE_TARGET_BYTES}  # fmt: skip
 
@@ -145,9 +171,8 @@ def profile_path(initial: ModelRef, values: Sequence[str], *, top: int = 12) -> 
 _STAGES = {
     "parse (pydantic decode + dump)": ("parse_messages.py", "process_element"),
     "engine step (lifecycle.on_event + wayeb)": ("lifecycle.py", "on_event"),
-    "state load (JSON -> KeyState/RunState)": ("engine_process.py", "_load"),
-    "state store (KeyState -> JSON)": ("engine_process.py", "_store"),
-    "emit (ForecastRecord + ScoreDelta JSON)": ("engine_process.py", "_emit"),
+    "emit (ForecastRecord JSON + delta row)": ("engine_process.py", "_emit"),
+    "delta batches (JSON)": ("engine_process.py", "_flush"),
 }
 
 

@@ -1,33 +1,44 @@
-"""The keyed forecasting engine: events keyed by partition attribute + broadcast engine-sync control.
+"""The forecasting engine: events keyed by shard of their partition key + broadcast engine-sync control.
 
-Wiring: ``events.key_by(PartitionKey(attr)).connect(control.broadcast(CONTROL_STATE))``. PyFlink cannot
-apply a broadcast element to every key's state (``applyToKeyedState`` is not supported), so the control
-stream only updates the broadcast :class:`~inference_job.lifecycle.ControlState`; each key applies it
-lazily on its next event, or on a timer while it has buffered events. Keys seen for the first time
-after a control message therefore get it too.
+Wiring: ``events.key_by(ShardKey(attr, shards)).connect(control.broadcast(CONTROL_STATE))``. Flink's key
+is the *shard* (``crc32(partition key) % shards``); each partition key (vessel, card) keeps its own engine
+state in an entry of the shard's ``MapState``, so runs stay isolated per partition key and are restored
+after a restart, and rescaling moves whole shards. Sharding is what lets the engine batch: the score
+deltas of all keys of a shard are collected in the shard's state and sent to the single aggregator as one
+record (:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending or
+``flush_ms`` of processing time after the first one, instead of one record per event through two
+parallelism-1 Python operators. Forecasts are still emitted per event, immediately.
 
-State:
+PyFlink cannot apply a broadcast element to every key's state (``applyToKeyedState`` is not supported),
+so the control stream only updates the broadcast :class:`~inference_job.lifecycle.ControlState`; each
+partition key applies it lazily on its next event, or on its shard's timer while it has buffered events.
+Keys seen for the first time after a control message therefore get it too.
 
-* keyed ``ValueState`` ``engine_key_state``: the key's :class:`~inference_job.lifecycle.KeyState` as
-  JSON (run state via ``RunState.to_dict``), so runs are isolated per key and restored after a restart;
+State (all keyed by shard):
+
+* ``engine_runs`` ``MapState``: partition key -> :class:`~inference_job.lifecycle.KeyState` (pickled
+  through its dict form);
+* ``engine_shard`` ``ValueState``: :class:`ShardState` (pending delta rows, keys holding buffered events,
+  armed timers);
 * broadcast ``engine_control``: the control state as JSON (one entry, ``"control"``).
 
-Timers: while a key holds buffered events it keeps a processing-time timer (polling every
-``poll_ms``) so that a PLAY replays its buffer even if the key sends nothing more, and an event-time
-timer at :data:`END_OF_INPUT`, reached only by the final watermark of a bounded input, which flushes
-the buffer (a bounded run never loses events, even if it ends paused).
+Timers, per shard: one processing-time timer while deltas are pending or keys hold buffered events
+(flushes the deltas; replays buffers once a PLAY has arrived, polling every ``poll_ms`` meanwhile), and an
+event-time timer at :data:`END_OF_INPUT`, reached only by the final watermark of a bounded input, which
+flushes everything (a bounded run never loses events or deltas, even if it ends paused).
 
-Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main =
-:class:`~inference_job.scoring.ScoreDelta` JSON per processed event; side outputs ``forecasts``
-(``ForecastRecord`` JSON) and ``dead_letters``.
+Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main = delta
+batches; side outputs ``forecasts`` (``ForecastRecord`` JSON) and ``dead_letters``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +49,9 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
-from inference_job.lifecycle import ControlState, KeyState, ModelRef, Processed, on_event, on_sync, resume
+from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync, resume
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
-from inference_job.scoring import ScoreDelta
+from inference_job.scoring import ScoreDelta, encode_batch
 from protocol.codec import dead_letter, encode
 from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
 from protocol.settings import Domain, Settings
@@ -51,7 +62,8 @@ __all__ = [
     "FORECASTS",
     "EngineProcess",
     "ModelCache",
-    "PartitionKey",
+    "ShardKey",
+    "ShardState",
     "partition_attribute",
     "resolve_initial_model",
     "ticks_per_second",
@@ -77,14 +89,35 @@ def ticks_per_second(settings: Settings) -> int:
     return 1000 if settings.domain is Domain.FINANCE else 1
 
 
-class PartitionKey(KeySelector):
-    """Key selector: the partition attribute of a parsed event (a dict)."""
+def shard_of(key: str, shards: int) -> int:
+    """The shard of a partition key: stable across processes and restarts (unlike ``hash``)."""
+    return zlib.crc32(key.encode()) % shards
 
-    def __init__(self, attribute: str) -> None:
+
+class ShardKey(KeySelector):
+    """Key selector of the engine: the shard of the event's partition attribute."""
+
+    def __init__(self, attribute: str, shards: int) -> None:
         self.attribute = attribute
+        self.shards = shards
 
-    def get_key(self, value: dict[str, Any]) -> str:
-        return str(value[self.attribute])
+    def get_key(self, value: dict[str, Any]) -> int:
+        return shard_of(str(value[self.attribute]), self.shards)
+
+
+@dataclass(slots=True)
+class ShardState:
+    """Per-shard bookkeeping kept in keyed state (mutable: it lives in PyFlink's state cache).
+
+    ``deltas`` are pending score-delta rows (:meth:`ScoreDelta.row` layout); ``buffered`` the partition
+    keys holding events received while paused; ``timer_at`` the armed processing-time timer (or None);
+    ``end_armed`` whether the end-of-input timer is registered.
+    """
+
+    deltas: list[list[Any]] = field(default_factory=list)
+    buffered: set[str] = field(default_factory=set)
+    timer_at: int | None = None
+    end_armed: bool = False
 
 
 class ModelCache:
@@ -141,49 +174,55 @@ def _default_loader(path: str) -> Any:
     return SPSTModel.load(path)
 
 
-def _default_run_from_dict(data: Any) -> Any:
-    from wayeb_py.engine import RunState
-
-    return RunState.from_dict(data)
-
-
 class EngineProcess(KeyedBroadcastProcessFunction):
-    """Per-key forecasting with pause buffering and stream-time model swaps (see module docstring)."""
+    """Per-key forecasting with pause buffering, stream-time model swaps and batched score deltas."""
 
     def __init__(
         self,
         initial: ModelRef,
         *,
+        partition_attribute: str = "mmsi",
         ticks_per_second: int = 1,
         registry_path: str | None = None,
         loader: Callable[[str], Any] | None = None,
-        run_from_dict: Callable[[Any], Any] | None = None,
         poll_ms: int = 1000,
+        batch_size: int = Settings.model_fields["score_batch_size"].default,
+        flush_ms: int = Settings.model_fields["score_flush_ms"].default,
         input_topic: str = Settings.model_fields["input_topic"].default,
         sync_topic: str = Settings.model_fields["sync_topic"].default,
     ) -> None:
         self.initial = initial
+        self.partition_attribute = partition_attribute
         self.ticks_per_second = ticks_per_second
         self.registry_path = registry_path
         self.loader = loader or _default_loader
-        self.run_from_dict = run_from_dict or _default_run_from_dict
         self.poll_ms = poll_ms
-        self.models: ModelCache | None = None
-        self.key_state: Any = None
+        self.batch_size = batch_size
+        self.flush_ms = flush_ms
         self.input_topic = input_topic
         self.sync_topic = sync_topic
+        self.models: ModelCache | None = None
+        self.runs: Any = None
+        self.shard_state: Any = None
         self.dead_letters = DeadLetterCounter()
+        self._control_raw: str | None = None
+        self._control = ControlState()
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.dead_letters.bind(runtime_context)
         self.models = ModelCache(self.loader)
-        self.key_state = runtime_context.get_state(ValueStateDescriptor("engine_key_state", Types.STRING()))
+        self.runs = runtime_context.get_map_state(
+            MapStateDescriptor("engine_runs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+        )
+        self.shard_state = runtime_context.get_state(
+            ValueStateDescriptor("engine_shard", Types.PICKLED_BYTE_ARRAY())
+        )
 
     # ----------------------------------------------------------------------------- control input
     def process_broadcast_element(self, value: EngineSync, ctx: Any) -> Iterator[Any]:
         assert self.models is not None
         broadcast = ctx.get_broadcast_state(CONTROL_STATE)
-        control = _read_control(broadcast)
+        control = self._read_control(broadcast)
         sync = value
         if sync.type is SyncType.PLAY and sync.model_id and sync.model_path:
             try:
@@ -209,9 +248,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
     # ------------------------------------------------------------------------------- event input
     def process_element(self, value: dict[str, Any], ctx: Any) -> Iterator[Any]:
         assert self.models is not None
-        key = str(ctx.get_current_key())
-        control = _read_control(ctx.get_broadcast_state(CONTROL_STATE))
-        previous = self._load()
+        key = str(value[self.partition_attribute])
+        control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
+        previous = self.runs.get(key)
         try:
             state, processed = on_event(previous, control, key, value, self.models, self.initial)
         except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
@@ -223,68 +262,90 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             )
             yield DEAD_LETTERS, encode(letter)
             return
-        self._store(state)
+        self.runs.put(key, state)
+        shard = self._shard()
         if state.buffer:
-            self._arm_timers(ctx)
-        yield from _emit(key, processed)
+            shard.buffered.add(key)
+        yield from self._emit(key, processed, shard)
+        if len(shard.deltas) >= self.batch_size:
+            yield self._flush(shard)
+        self._arm_timers(shard, ctx)
+        self.shard_state.update(shard)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
         assert self.models is not None
-        state = self._load()
-        if state is None or not state.buffer:
-            return
-        key = str(ctx.get_current_key())
-        control = _read_control(ctx.get_broadcast_state(CONTROL_STATE))
-        force = ctx.time_domain() == TimeDomain.EVENT_TIME and timestamp >= END_OF_INPUT
-        state, processed = resume(state, control, key, self.models, force=force)
-        self._store(state)
-        if state.buffer and not force:
-            ctx.timer_service().register_processing_time_timer(
-                ctx.timer_service().current_processing_time() + self.poll_ms
-            )
-        yield from _emit(key, processed)
+        shard = self._shard()
+        end_of_input = ctx.time_domain() == TimeDomain.EVENT_TIME and timestamp >= END_OF_INPUT
+        if end_of_input:
+            shard.end_armed = False
+        else:
+            shard.timer_at = None
+        if shard.buffered:
+            control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
+            for key in sorted(shard.buffered):
+                state = self.runs.get(key)
+                if state is None:
+                    shard.buffered.discard(key)
+                    continue
+                state, processed = resume(state, control, key, self.models, force=end_of_input)
+                self.runs.put(key, state)
+                if not state.buffer:
+                    shard.buffered.discard(key)
+                yield from self._emit(key, processed, shard)
+        if shard.deltas:
+            yield self._flush(shard)
+        if not end_of_input:
+            self._arm_timers(shard, ctx)
+        self.shard_state.update(shard)
 
     # ------------------------------------------------------------------------------------ helpers
-    def _arm_timers(self, ctx: Any) -> None:
+    def _shard(self) -> ShardState:
+        shard = self.shard_state.value()
+        return shard if shard is not None else ShardState()
+
+    def _arm_timers(self, shard: ShardState, ctx: Any) -> None:
+        """One processing-time timer while anything is pending, plus the end-of-input timer."""
+        if not shard.deltas and not shard.buffered:
+            return
         timers = ctx.timer_service()
-        timers.register_event_time_timer(END_OF_INPUT)
-        timers.register_processing_time_timer(timers.current_processing_time() + self.poll_ms)
+        if not shard.end_armed:
+            timers.register_event_time_timer(END_OF_INPUT)
+            shard.end_armed = True
+        if shard.timer_at is None:
+            delay = self.flush_ms if shard.deltas else self.poll_ms
+            shard.timer_at = timers.current_processing_time() + delay
+            timers.register_processing_time_timer(shard.timer_at)
 
-    def _load(self) -> KeyState | None:
-        raw = self.key_state.value()
-        return KeyState.from_dict(json.loads(raw), self.run_from_dict) if raw else None
+    def _flush(self, shard: ShardState) -> str:
+        batch = encode_batch(shard.deltas)
+        shard.deltas = []
+        return batch
 
-    def _store(self, state: KeyState) -> None:
-        self.key_state.update(json.dumps(state.to_dict(), separators=(",", ":")))
+    def _read_control(self, broadcast: Any) -> ControlState:
+        """The broadcast control state, decoded only when its JSON changed."""
+        raw = broadcast.get("control")
+        if raw != self._control_raw:
+            self._control = ControlState.from_dict(json.loads(raw)) if raw else ControlState()
+            self._control_raw = raw
+        return self._control
 
-
-def _read_control(broadcast: Any) -> ControlState:
-    raw = broadcast.get("control")
-    return ControlState.from_dict(json.loads(raw)) if raw else ControlState()
-
-
-def _emit(key: str, processed: list[Processed]) -> Iterator[Any]:
-    """Forecast records on the side output, one score delta per processed event on the main output."""
-    for p in processed:
-        f = p.forecast
-        if f is not None:
-            record = ForecastRecord(
-                key=key,
-                timestamp=p.timestamp,
-                model_id=p.model.model_id,
-                probability=min(1.0, max(0.0, float(f.probability))),
-                start=int(f.start),
-                end=int(f.end),
-                positive=bool(f.positive),
-            )
-            yield FORECASTS, encode(record)
-        delta = ScoreDelta(
-            key=key,
-            timestamp=p.timestamp,
-            model_id=p.model.model_id,
-            creation_method=p.model.creation_method,
-            resolved=p.resolved,
-            forecasts=int(f is not None),
-            detections=int(p.detected),
-        )
-        yield delta.to_json()
+    def _emit(self, key: str, processed: list[Processed], shard: ShardState) -> Iterator[Any]:
+        """Forecast records on the side output; one score-delta row per processed event into the shard."""
+        for p in processed:
+            f = p.forecast
+            if f is not None:
+                record = ForecastRecord(
+                    key=key,
+                    timestamp=p.timestamp,
+                    model_id=p.model.model_id,
+                    probability=min(1.0, max(0.0, float(f.probability))),
+                    start=int(f.start),
+                    end=int(f.end),
+                    positive=bool(f.positive),
+                )
+                yield FORECASTS, encode(record)
+            delta = ScoreDelta(
+                key, p.timestamp, p.model.model_id, p.model.creation_method, p.resolved,
+                forecasts=int(f is not None), detections=int(p.detected),
+            )  # fmt: skip
+            shard.deltas.append(delta.row())

@@ -193,6 +193,14 @@ class KeyState:
             "swaps": self.swaps,
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the :meth:`to_dict` form plus the run's class, not as the dataclass layout.
+
+        Flink keeps this object in keyed state (``PICKLED_BYTE_ARRAY``); pickling it through its plain
+        dict keeps checkpoints readable when fields are added (``from_dict`` fills defaults).
+        """
+        return (_restore_key_state, (self.to_dict(), type(self.run) if self.run is not None else None))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], run_from_dict: Callable[[Any], Any]) -> KeyState:
         """Inverse of :meth:`to_dict`; ``run_from_dict`` is ``RunState.from_dict``."""
@@ -209,6 +217,15 @@ class KeyState:
             detections=int(data.get("detections", 0)),
             swaps=int(data.get("swaps", 0)),
         )
+
+
+def _restore_key_state(data: Mapping[str, Any], run_type: Any) -> KeyState:
+    """Unpickle a :class:`KeyState`: the run is rebuilt by its own class's ``from_dict``."""
+    return KeyState.from_dict(data, run_type.from_dict if run_type is not None else _no_run)
+
+
+def _no_run(data: Any) -> Any:
+    raise ValueError("a key state without a run class carries run data")
 
 
 def new_key_state(initial: ModelRef, control: ControlState, timestamp: int) -> KeyState:

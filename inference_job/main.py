@@ -2,11 +2,11 @@
 
 Graph (:func:`build_graph`)::
 
-    input JSON --ParseMessages--> events --key_by(PartitionKey)--+
-                                                                 +--EngineProcess--> score deltas
-    enginesync JSON --ParseMessages--> EngineSync --broadcast----+        |  \\--> forecasts (side)
+    input JSON --ParseMessages--> events --key_by(ShardKey)--+
+                                                             +--EngineProcess--> score-delta batches
+    enginesync JSON --ParseMessages--> EngineSync --broadcast+        |  \\--> forecasts (side)
                                                                           v
-        watermarks (bounded out-of-orderness, on the delta timestamps, parallelism 1)
+        watermarks (bounded out-of-orderness, on the batch timestamps, parallelism 1)
               --key_by(global_key)--> ScoreAggregator --> scores --key_by(global_key)--> ObserverProcess
               --> instructions
     dead letters: parse failures of both inputs + engine failures
@@ -30,7 +30,7 @@ from inference_job.engine_process import (
     CONTROL_STATE,
     FORECASTS,
     EngineProcess,
-    PartitionKey,
+    ShardKey,
     partition_attribute,
     resolve_initial_model,
     ticks_per_second,
@@ -53,7 +53,6 @@ def build_graph(
     *,
     initial: ModelRef,
     loader: Callable[[str], Any] | None = None,
-    run_from_dict: Callable[[Any], Any] | None = None,
 ) -> dict[str, DataStream]:
     """Wire the job on raw JSON input streams; returns forecasts, scores, instructions, dead_letters."""
     event_model = CardTransaction if settings.domain is Domain.FINANCE else MaritimeEvent
@@ -63,17 +62,20 @@ def build_graph(
     syncs = control.process(ParseMessages(EngineSync, settings.sync_topic)).name("parse-enginesync")
 
     ticks = ticks_per_second(settings)
+    attribute = partition_attribute(settings)
     engine = EngineProcess(
         initial,
+        partition_attribute=attribute,
         ticks_per_second=ticks,
         registry_path=str(settings.registry_path),
         loader=loader,
-        run_from_dict=run_from_dict,
+        batch_size=settings.score_batch_size,
+        flush_ms=settings.score_flush_ms,
         input_topic=settings.input_topic,
         sync_topic=settings.sync_topic,
     )
     deltas = (
-        parsed.key_by(PartitionKey(partition_attribute(settings)), key_type=Types.STRING())
+        parsed.key_by(ShardKey(attribute, settings.engine_shards), key_type=Types.INT())
         .connect(syncs.broadcast(CONTROL_STATE))
         .process(engine, output_type=Types.STRING())
         .name("engine")

@@ -25,14 +25,24 @@ recall and F1 are reported as 0.0 as :class:`protocol.messages.MetricSet` specif
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from protocol.messages import CreationMethod, MetricSet, ScoreReport
 from wayeb_py.evaluation import ZERO, Metrics
 
-__all__ = ["AggregatorState", "ScoreDelta", "metric_set", "on_delta", "on_watermark"]
+__all__ = [
+    "AggregatorState",
+    "ScoreDelta",
+    "batch_timestamp",
+    "decode_batch",
+    "encode_batch",
+    "metric_set",
+    "on_delta",
+    "on_deltas",
+    "on_watermark",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +58,47 @@ class ScoreDelta:
     detections: int = 0
     events: int = 1
 
-    def to_json(self) -> str:
+    def row(self) -> list[Any]:
+        """Wire row: ``[key, timestamp, model_id, method, tp, tn, fp, fn, forecasts, detections, events]``."""
         r = self.resolved
-        return json.dumps(
-            [self.key, self.timestamp, self.model_id, self.creation_method.value,
-             r.tp, r.tn, r.fp, r.fn, self.forecasts, self.detections, self.events],
-            separators=(",", ":"),
-        )  # fmt: skip
+        return [self.key, self.timestamp, self.model_id, self.creation_method.value,
+                r.tp, r.tn, r.fp, r.fn, self.forecasts, self.detections, self.events]  # fmt: skip
+
+    def to_json(self) -> str:
+        return json.dumps(self.row(), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> ScoreDelta:
-        key, ts, model_id, method, tp, tn, fp, fn, forecasts, detections, events = json.loads(text)
+    def from_row(cls, row: Sequence[Any]) -> ScoreDelta:
+        """Inverse of :meth:`row`."""
+        key, ts, model_id, method, tp, tn, fp, fn, forecasts, detections, events = row
         return cls(
             key, ts, model_id, CreationMethod(method), Metrics(tp, tn, fp, fn), forecasts, detections, events
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> ScoreDelta:
+        return cls.from_row(json.loads(text))
+
+
+def encode_batch(rows: Sequence[Sequence[Any]]) -> str:
+    """A batch of delta rows (engine -> aggregator): ``[newest timestamp, [row, ...]]`` as JSON.
+
+    The newest event timestamp leads so that :func:`batch_timestamp` (the watermark assigner's hot path)
+    reads it without parsing the batch. The newest is what one record per delta would have given: the
+    bounded-out-of-orderness watermark follows the largest timestamp seen, and the older deltas of the
+    batch are folded before that watermark moves on.
+    """
+    return json.dumps([max(r[1] for r in rows), rows], separators=(",", ":"))
+
+
+def batch_timestamp(text: str) -> int:
+    """Event timestamp of an encoded batch (its newest delta timestamp)."""
+    return int(text[1 : text.index(",")])
+
+
+def decode_batch(text: str) -> list[ScoreDelta]:
+    """Inverse of :func:`encode_batch`."""
+    return [ScoreDelta.from_row(r) for r in json.loads(text)[1]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +162,10 @@ class AggregatorState:
             "detections": self.detections,
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle through :meth:`to_dict` (Flink keeps this object in ``PICKLED_BYTE_ARRAY`` state)."""
+        return (AggregatorState.from_dict, (self.to_dict(),))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AggregatorState:
         """Inverse of :meth:`to_dict`."""
@@ -165,24 +206,57 @@ def metric_set(m: Metrics) -> MetricSet:
 
 def on_delta(state: AggregatorState, delta: ScoreDelta, interval: int) -> tuple[AggregatorState, int]:
     """Add one delta; returns the new state and the end of the interval it landed in (for a timer)."""
-    origin = delta.timestamp if state.origin is None else state.origin
-    index = max((delta.timestamp - origin) // interval, state.first_open)
-    current = state.open.get(index) or Interval(index)
-    counts = current.by_model.get(delta.model_id) or ModelCounts(delta.creation_method, ZERO, delta.timestamp)
-    counts = replace(counts, resolved=counts.resolved + delta.resolved)
-    updated = Interval(
-        index=index,
-        events=current.events + delta.events,
-        last_timestamp=max(current.last_timestamp, delta.timestamp) if current.events else delta.timestamp,
-        by_model={**current.by_model, delta.model_id: counts},
-    )
-    state = replace(
-        state,
-        origin=origin,
-        open={**state.open, index: updated},
-        detections=state.detections + delta.detections,
-    )
-    return state, state.interval_end(index, interval)
+    state, ends = on_deltas(state, (delta,), interval)
+    return state, ends[0]
+
+
+def on_deltas(
+    state: AggregatorState, deltas: Iterable[ScoreDelta], interval: int
+) -> tuple[AggregatorState, list[int]]:
+    """Add deltas in order; returns the new state and the ends of the intervals they landed in.
+
+    Equivalent to folding them one by one (the first delta ever seen fixes the origin; a delta older than
+    the oldest open interval lands in it); the batch is folded into mutable accumulators and the frozen
+    state is rebuilt once.
+    """
+    origin = state.origin
+    first_open = state.first_open
+    # index -> [events, last_timestamp, {model_id: [method, tp, tn, fp, fn, first_seen]}]
+    touched: dict[int, list[Any]] = {}
+    detections = state.detections
+    for d in deltas:
+        if origin is None:
+            origin = d.timestamp
+        index = max((d.timestamp - origin) // interval, first_open)
+        acc = touched.get(index)
+        if acc is None:
+            current = state.open.get(index) or Interval(index)
+            models = current.by_model
+            by_model = {m: [c.creation_method, *_counts(c.resolved), c.first_seen] for m, c in models.items()}
+            acc = touched[index] = [current.events, current.last_timestamp, by_model]
+        acc[1] = max(acc[1], d.timestamp) if acc[0] else d.timestamp
+        acc[0] += d.events
+        counts = acc[2].get(d.model_id)
+        if counts is None:
+            counts = acc[2][d.model_id] = [d.creation_method, 0, 0, 0, 0, d.timestamp]
+        r = d.resolved
+        counts[1] += r.tp
+        counts[2] += r.tn
+        counts[3] += r.fp
+        counts[4] += r.fn
+        detections += d.detections
+    if origin is None:
+        return state, []
+    opened = dict(state.open)
+    for index, (events, last, by_model) in touched.items():
+        opened[index] = Interval(
+            index=index,
+            events=events,
+            last_timestamp=last,
+            by_model={m: ModelCounts(c[0], Metrics(*c[1:5]), c[5]) for m, c in by_model.items()},
+        )
+    state = replace(state, origin=origin, open=opened, detections=detections)
+    return state, [state.interval_end(index, interval) for index in touched]
 
 
 def on_watermark(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flink_fakes import FakeValueState
 from metric_fakes import FakeMetricsRuntime
 
 from inference_job.engine_process import (
@@ -15,15 +14,16 @@ from inference_job.engine_process import (
     FORECASTS,
     EngineProcess,
     ModelCache,
-    PartitionKey,
+    ShardKey,
     partition_attribute,
     resolve_initial_model,
+    shard_of,
     ticks_per_second,
 )
 from inference_job.lifecycle import ModelRef
 from inference_job.parse_messages import DEAD_LETTERS
-from inference_job.scoring import ScoreDelta
-from mocks.fake_engine import FakeRun, load, write_model
+from inference_job.scoring import ScoreDelta, batch_timestamp, decode_batch
+from mocks.fake_engine import load, write_model
 from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
 from protocol.settings import Domain, Settings
 from shared_volume.registry import RegistryEntry, publish
@@ -33,6 +33,7 @@ class FakeTimers:
     def __init__(self) -> None:
         self.event: set[int] = set()
         self.processing: set[int] = set()
+        self.now = 1_000
 
     def register_event_time_timer(self, ts: int) -> None:
         self.event.add(ts)
@@ -41,7 +42,7 @@ class FakeTimers:
         self.processing.add(ts)
 
     def current_processing_time(self) -> int:
-        return 1_000
+        return self.now
 
 
 class FakeBroadcastState(dict):
@@ -51,53 +52,89 @@ class FakeBroadcastState(dict):
         self[key] = value
 
 
-class Harness:
-    """Keyed state per key, one broadcast map, timers per key: what the Flink runtime provides."""
+class PickledStore:
+    """Keyed state of one descriptor: every value goes through pickle, as Flink's state backend does."""
 
-    def __init__(self, tmp: Path, states: dict[str, FakeValueState] | None = None, broadcast: Any = None):
+    def __init__(self) -> None:
+        self.data: dict[Any, bytes] = {}
+
+    def load(self, key: Any) -> Any:
+        raw = self.data.get(key)
+        return pickle.loads(raw) if raw is not None else None
+
+    def save(self, key: Any, value: Any) -> None:
+        self.data[key] = pickle.dumps(value)
+
+
+SHARDS = 4
+
+
+class Harness:
+    """Keyed state per shard (MapState of partition keys + a shard ValueState), timers per shard."""
+
+    def __init__(self, tmp: Path, stores: dict[str, PickledStore] | None = None, broadcast: Any = None,
+                 batch_size: int = 100, flush_ms: int = 200):  # fmt: skip
         self.m0 = write_model(tmp / "m0.json", "m0")
         self.m1 = write_model(tmp / "m1.json", "m1", bias=0.2)
-        self.states = states if states is not None else {}
+        self.stores = stores if stores is not None else {"runs": PickledStore(), "shard": PickledStore()}
         self.broadcast = broadcast if broadcast is not None else FakeBroadcastState()
-        self.timers: dict[str, FakeTimers] = {}
+        self.timers: dict[int, FakeTimers] = {}
         self.fn = EngineProcess(
             ModelRef("m0", self.m0), registry_path=str(tmp / "registry.json"), loader=load,
-            run_from_dict=FakeRun.from_dict,
+            batch_size=batch_size, flush_ms=flush_ms,
         )  # fmt: skip
-        self.key = ""
+        self.shard = 0
         self.metrics = FakeMetricsRuntime()
         self.fn.open(self)  # type: ignore[arg-type]
-        self.fn.key_state = self
 
-    # runtime context / state proxy for the current key
+    # runtime context and state proxies for the current shard
     def get_metrics_group(self) -> Any:
         return self.metrics.get_metrics_group()
 
-    def get_state(self, descriptor: Any) -> Harness:
-        return self
+    def get_map_state(self, descriptor: Any) -> Any:
+        harness, store = self, self.stores["runs"]
 
-    def value(self) -> str | None:
-        return self.states.setdefault(self.key, FakeValueState()).value()
+        class Runs:
+            def get(self, key: str) -> Any:
+                return store.load((harness.shard, key))
 
-    def update(self, value: str) -> None:
-        self.states.setdefault(self.key, FakeValueState()).update(value)
+            def put(self, key: str, value: Any) -> None:
+                store.save((harness.shard, key), value)
+
+        return Runs()
+
+    def get_state(self, descriptor: Any) -> Any:
+        harness, store = self, self.stores["shard"]
+
+        class Shard:
+            def value(self) -> Any:
+                return store.load(harness.shard)
+
+            def update(self, value: Any) -> None:
+                store.save(harness.shard, value)
+
+        return Shard()
+
+    def run_state(self, key: str) -> Any:
+        return self.stores["runs"].load((shard_of(key, SHARDS), key))
 
     # contexts
     def get_broadcast_state(self, descriptor: Any) -> FakeBroadcastState:
         return self.broadcast
 
-    def get_current_key(self) -> str:
-        return self.key
+    def get_current_key(self) -> int:
+        return self.shard
 
     def timer_service(self) -> FakeTimers:
-        return self.timers.setdefault(self.key, FakeTimers())
+        return self.timers.setdefault(self.shard, FakeTimers())
 
     def time_domain(self) -> Any:
         return self._domain
 
     def event(self, key: str, ts: int, lat: float = 45.0) -> list[Any]:
-        self.key = key
-        return list(self.fn.process_element({"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0}, self))
+        value = {"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0}
+        self.shard = ShardKey("mmsi", SHARDS).get_key(value)
+        return list(self.fn.process_element(value, self))
 
     def sync(self, sync: EngineSync) -> list[Any]:
         return list(self.fn.process_broadcast_element(sync, self))
@@ -105,9 +142,13 @@ class Harness:
     def fire(self, key: str, ts: int, *, event_time: bool) -> list[Any]:
         from pyflink.datastream import TimeDomain
 
-        self.key = key
+        self.shard = shard_of(key, SHARDS)
         self._domain = TimeDomain.EVENT_TIME if event_time else TimeDomain.PROCESSING_TIME
         return list(self.fn.on_timer(ts, self))
+
+    def flush(self, key: str) -> list[Any]:
+        """Fire the shard's processing-time timer (what Flink does ``flush_ms`` later)."""
+        return self.fire(key, max(self.timers[shard_of(key, SHARDS)].processing), event_time=False)
 
 
 def forecasts(out: list[Any]) -> list[ForecastRecord]:
@@ -117,11 +158,11 @@ def forecasts(out: list[Any]) -> list[ForecastRecord]:
 
 
 def deltas(out: list[Any]) -> list[ScoreDelta]:
-    return [ScoreDelta.from_json(v) for v in out if isinstance(v, str)]
+    return [d for v in out if isinstance(v, str) for d in decode_batch(v)]
 
 
 def test_each_event_yields_a_forecast_and_a_delta_stamped_with_the_model(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+    h = Harness(tmp_path, batch_size=1)
     out = h.event("v1", 10, lat=47.0)
     (f,) = forecasts(out)
     (d,) = deltas(out)
@@ -138,16 +179,19 @@ def test_keys_are_isolated(tmp_path: Path) -> None:
         out = forecasts(mixed.event(key, ts, lat))
         together += [f for f in out if f.key == "v1"]
     assert together == solo
-    assert json.loads(mixed.states["v1"].value())["run"] == json.loads(alone.states["v1"].value())["run"]
+    assert mixed.run_state("v1").run == alone.run_state("v1").run
 
 
 def test_state_is_restored_by_a_new_instance(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.event("v1", 1)
     h.event("v1", 2)
-    restarted = Harness(tmp_path, states=h.states, broadcast=h.broadcast)
+    restarted = Harness(tmp_path, stores=h.stores, broadcast=h.broadcast)
+    restarted.timers = h.timers  # Flink restores timers with the state
     restarted.event("v1", 3)
-    assert json.loads(restarted.states["v1"].value())["run"]["counter"] == 3
+    assert restarted.run_state("v1").run.counter == 3
+    # the deltas pending at the "checkpoint" are restored with the shard and flushed after the restart
+    assert [d.timestamp for d in deltas(restarted.flush("v1"))] == [1, 2, 3]
 
 
 def test_pause_buffers_and_timers_replay_after_play(tmp_path: Path) -> None:
@@ -155,7 +199,9 @@ def test_pause_buffers_and_timers_replay_after_play(tmp_path: Path) -> None:
     h.event("v1", 1)
     assert h.sync(EngineSync(type=SyncType.PAUSE, timestamp=1)) == []
     assert h.event("v1", 2) == [] and h.event("v2", 3) == []  # v2 first seen while paused
-    assert END_OF_INPUT in h.timers["v1"].event and h.timers["v1"].processing
+    v1 = h.timers[shard_of("v1", SHARDS)]
+    assert END_OF_INPUT in v1.event and v1.processing
+    assert [d.timestamp for d in deltas(h.flush("v1"))] == [1]  # the delta of t=1 leaves; v1 polls on
     assert h.fire("v1", 2_000, event_time=False) == []  # still paused: poll again
     h.sync(EngineSync(type=SyncType.PLAY, timestamp=1, model_id="m1", model_path=h.m1, production_time=10))
     assert [f.timestamp for f in forecasts(h.fire("v1", 3_000, event_time=False))] == [2]
@@ -166,7 +212,9 @@ def test_end_of_input_flushes_a_paused_buffer(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     h.sync(EngineSync(type=SyncType.PAUSE, timestamp=0))
     h.event("v1", 5)
-    assert [f.timestamp for f in forecasts(h.fire("v1", END_OF_INPUT, event_time=True))] == [5]
+    out = h.fire("v1", END_OF_INPUT, event_time=True)
+    assert [f.timestamp for f in forecasts(out)] == [5]
+    assert [d.timestamp for d in deltas(out)] == [5]
 
 
 def test_unloadable_play_model_is_dead_lettered_and_only_resumes(tmp_path: Path) -> None:
@@ -181,7 +229,7 @@ def test_unloadable_play_model_is_dead_lettered_and_only_resumes(tmp_path: Path)
 
 
 def test_creation_method_of_a_played_model_comes_from_the_registry(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
+    h = Harness(tmp_path, batch_size=1)
     entry = RegistryEntry(
         model_id="m1", path=h.m1, creation_method=CreationMethod.OPTIMISATION, created_at=0.0
     )
@@ -201,7 +249,8 @@ def test_partitioning_and_time_units_follow_the_domain() -> None:
     assert partition_attribute(Settings()) == "mmsi" and ticks_per_second(Settings()) == 1
     finance = Settings(domain=Domain.FINANCE)
     assert partition_attribute(finance) == "pan" and ticks_per_second(finance) == 1000
-    assert PartitionKey("mmsi").get_key({"mmsi": 227592820}) == "227592820"
+    assert ShardKey("mmsi", 16).get_key({"mmsi": 227592820}) == shard_of("227592820", 16)
+    assert {shard_of(str(k), 16) for k in range(1000)} == set(range(16))  # spreads over every shard
 
 
 def test_initial_model_is_the_registry_current_else_the_bootstrap_path(tmp_path: Path) -> None:
@@ -212,3 +261,29 @@ def test_initial_model_is_the_registry_current_else_the_bootstrap_path(tmp_path:
     assert resolve_initial_model(settings) == ModelRef("m3", "/x/m3", CreationMethod.RETRAIN)
     with pytest.raises(FileNotFoundError):
         resolve_initial_model(Settings(data_dir=tmp_path / "empty"))
+
+
+def test_deltas_leave_in_batches_of_the_batch_size(tmp_path: Path) -> None:
+    h = Harness(tmp_path, batch_size=3)
+    keys = [k for k in (f"v{n}" for n in range(50)) if shard_of(k, SHARDS) == 0][:2]
+    outs = [deltas(h.event(keys[n % 2], ts)) for n, ts in enumerate(range(1, 8))]
+    assert [[d.timestamp for d in out] for out in outs] == [[], [], [1, 2, 3], [], [], [4, 5, 6], []]
+    assert {d.key for out in outs for d in out} == set(keys)
+
+
+def test_a_partial_batch_is_flushed_by_the_shard_timer_once(tmp_path: Path) -> None:
+    h = Harness(tmp_path, flush_ms=250)
+    h.event("v1", 1)
+    h.event("v1", 2)
+    timers = h.timers[shard_of("v1", SHARDS)]
+    assert timers.processing == {1_250}  # one timer for the batch, not one per event
+    assert END_OF_INPUT in timers.event
+    assert [d.timestamp for d in deltas(h.flush("v1"))] == [1, 2]
+    assert deltas(h.fire("v1", END_OF_INPUT, event_time=True)) == []  # nothing left to send
+
+
+def test_the_batch_timestamp_is_its_newest_delta(tmp_path: Path) -> None:
+    h = Harness(tmp_path, batch_size=2)
+    h.event("v1", 9)
+    (batch,) = [v for v in h.event("v1", 4) if isinstance(v, str)]
+    assert batch_timestamp(batch) == 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from typing import Any
 
@@ -185,6 +186,8 @@ def test_key_state_round_trips_through_a_dict() -> None:
     state, _ = feed([ev(4)], control, models, state)
     restored = KeyState.from_dict(state.to_dict(), FakeRun.from_dict)
     assert restored == state
+    assert pickle.loads(pickle.dumps(state)) == state  # Flink state pickles it through the same dict
+    assert pickle.loads(pickle.dumps(KeyState(INITIAL))) == KeyState(INITIAL)
     assert ControlState.from_dict(control.to_dict()) == control
 
 

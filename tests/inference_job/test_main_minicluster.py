@@ -12,7 +12,7 @@ from pyflink.common import Types
 from flink_common.io import make_env
 from inference_job.lifecycle import ModelRef
 from inference_job.main import build_graph
-from mocks.fake_engine import FakeRun, load, write_model
+from mocks.fake_engine import load, write_model
 from protocol.codec import decode
 from protocol.messages import DeadLetter, ForecastRecord, Instruction, ScoreReport
 from protocol.settings import Settings
@@ -57,7 +57,6 @@ def test_interleaved_keys_pause_play_and_swap(tmp_path: Path) -> None:
         settings,
         initial=ModelRef("m0", m0),
         loader=load,
-        run_from_dict=FakeRun.from_dict,
     )
     tagged = (
         outputs["forecasts"]

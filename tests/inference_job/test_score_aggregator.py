@@ -1,17 +1,21 @@
-"""The aggregator function: deltas in, timers at interval ends (Flink ms), reports out on timers."""
+"""The aggregator function: delta batches in, timers at interval ends (Flink ms), reports out on timers."""
 
 from __future__ import annotations
 
 from flink_fakes import FakeRuntimeContext, FakeTimerContext
 
 from inference_job.score_aggregator import DeltaTimestamp, ScoreAggregator, global_key
-from inference_job.scoring import ScoreDelta
+from inference_job.scoring import ScoreDelta, encode_batch
 from protocol.messages import CreationMethod, ScoreReport
 from wayeb_py.evaluation import Metrics
 
 
-def delta(ts: int, **counts: int) -> str:
-    return ScoreDelta("k", ts, "m0", CreationMethod.INITIAL, Metrics(**counts)).to_json()
+def delta(ts: int, **counts: int) -> list[object]:
+    return ScoreDelta("k", ts, "m0", CreationMethod.INITIAL, Metrics(**counts)).row()
+
+
+def batch(*rows: list[object]) -> str:
+    return encode_batch(list(rows))
 
 
 def test_reports_are_emitted_when_the_interval_timer_fires() -> None:
@@ -19,8 +23,8 @@ def test_reports_are_emitted_when_the_interval_timer_fires() -> None:
     runtime = FakeRuntimeContext()
     fn.open(runtime)  # type: ignore[arg-type]
     ctx = FakeTimerContext()
-    for ts, counts in [(1000, {"tp": 1}), (1050, {"fp": 1}), (1130, {"tn": 3})]:
-        assert list(fn.process_element(delta(ts, **counts), ctx)) == []  # type: ignore[arg-type]
+    assert list(fn.process_element(batch(delta(1000, tp=1), delta(1130, tn=3)), ctx)) == []  # type: ignore[arg-type]
+    assert list(fn.process_element(batch(delta(1050, fp=1)), ctx)) == []  # type: ignore[arg-type]
     assert ctx.event_timers == {1_100_000, 1_200_000}
     (raw,) = list(fn.on_timer(1_100_000, ctx))  # type: ignore[arg-type]
     report = ScoreReport.model_validate_json(raw)
@@ -39,5 +43,5 @@ def test_reports_are_emitted_when_the_interval_timer_fires() -> None:
 
 
 def test_timestamps_and_key() -> None:
-    assert DeltaTimestamp(1000).extract_timestamp(delta(42), 0) == 42_000
+    assert DeltaTimestamp(1000).extract_timestamp(batch(delta(50), delta(42), delta(61)), 0) == 61_000
     assert global_key("anything") == global_key(None)

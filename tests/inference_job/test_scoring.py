@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from inference_job.scoring import AggregatorState, ScoreDelta, metric_set, on_delta, on_watermark
+import pickle
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inference_job.scoring import (
+    AggregatorState,
+    ScoreDelta,
+    batch_timestamp,
+    decode_batch,
+    encode_batch,
+    metric_set,
+    on_delta,
+    on_deltas,
+    on_watermark,
+)
 from protocol.messages import CreationMethod, ScoreReport
 from wayeb_py.evaluation import Metrics
 
@@ -99,3 +114,43 @@ def test_delta_and_state_round_trip() -> None:
         state, _ = on_delta(state, x, INTERVAL)
     state, _ = on_watermark(state, 100, INTERVAL)
     assert AggregatorState.from_dict(state.to_dict()) == state
+    assert pickle.loads(pickle.dumps(state)) == state  # how Flink state stores it
+
+
+def test_batches_round_trip_and_carry_their_newest_timestamp() -> None:
+    rows = [delta(30, tp=1).row(), delta(7, "b", model="m1", fn=2).row(), delta(12).row()]
+    text = encode_batch(rows)
+    assert batch_timestamp(text) == 30
+    assert [d.row() for d in decode_batch(text)] == rows
+
+
+_deltas = st.lists(
+    st.builds(
+        delta,
+        ts=st.integers(0, 450),
+        key=st.sampled_from(["a", "b"]),
+        model=st.sampled_from(["m0", "m1"]),
+        tp=st.integers(0, 2),
+        fn=st.integers(0, 2),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=_deltas, rest=_deltas, watermark=st.integers(0, 500), split=st.integers(0, 30))
+def test_folding_a_batch_equals_folding_its_deltas_one_by_one(
+    first: list[ScoreDelta], rest: list[ScoreDelta], watermark: int, split: int
+) -> None:
+    one_by_one = AggregatorState()
+    for d in first:
+        one_by_one, _ = on_delta(one_by_one, d, INTERVAL)
+    one_by_one, reports_a = on_watermark(one_by_one, watermark, INTERVAL)
+    for d in rest:
+        one_by_one, _ = on_delta(one_by_one, d, INTERVAL)
+    batched, _ = on_deltas(AggregatorState(), first[:split], INTERVAL)
+    batched, _ = on_deltas(batched, first[split:], INTERVAL)
+    batched, reports_b = on_watermark(batched, watermark, INTERVAL)
+    batched, ends = on_deltas(batched, rest, INTERVAL)
+    assert batched == one_by_one and reports_a == reports_b
+    assert sorted(set(ends)) == sorted({on_delta(batched, d, INTERVAL)[1] for d in rest})
