@@ -8,7 +8,7 @@ p99 event-to-forecast latency < 1 s at 1e4 events/s offered; keyed state <= 2 KB
 Set-up (no cluster): a ``mocks.synthetic`` stream (``--vessels`` vessels, ``--compress``), a bootstrap model
 trained with ``inference_job.bootstrap`` on its first week in a temporary DATA_DIR. Then, without Flink, the
 job's per-event Python path (``inference_profile``): us/event on one core, a cProfile split by stage and the
-keyed state sizes (the engine's pickled ``KeyState`` and the wayeb ``RunState`` JSON inside it) for these keys.
+keyed state sizes (the engine's pickled ``KeyState``, the wayeb ``RunState`` JSON inside it) for these keys.
 
 Then, for each variant of per-job PyFlink options (``flink run -D``: process vs thread execution mode,
 bundle size/time), holding ``/tmp/rtcef-cluster.lock`` (unless ``RTCEF_CLUSTER_LOCK_HELD=1``), on fresh topics
