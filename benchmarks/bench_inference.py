@@ -263,9 +263,9 @@ def print_table(variants: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vessels", type=int, default=200)
-    parser.add_argument("--weeks", type=int, default=4)
+    parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--compress", type=int, default=6)
-    parser.add_argument("--backlog", type=int, default=30_000, help="events written before the job starts")
+    parser.add_argument("--backlog", type=int, default=150_000, help="events written before the job starts")
     parser.add_argument("--rate", type=float, default=1e4, help="offered events/s of the latency run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the latency run")
     parser.add_argument("--light-rate", type=float, default=500.0, help="events/s of the light-load run")
