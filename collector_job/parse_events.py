@@ -7,15 +7,13 @@ a later dead letter (a late event) carries the bytes that came in, not a re-enco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pyflink.datastream import OutputTag
-from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
-from flink_common.dead_letters import DeadLetterCounter
-from protocol.codec import DecodeError, dead_letter, decode, encode
+from flink_common.first_operator import DecodeOrDeadLetter
+from protocol.codec import decode
 from protocol.messages import CardTransaction, MaritimeEvent
 from protocol.settings import Domain
 
@@ -38,24 +36,12 @@ def parse_event(domain: Domain, raw: str) -> ParsedEvent:
     return ParsedEvent(ts=event.timestamp, record=event.model_dump(mode="json"), payload=raw)
 
 
-class ParseEvents(ProcessFunction):
+class ParseEvents(DecodeOrDeadLetter):
     """Raw JSON string -> :class:`ParsedEvent`; invalid payloads -> encoded DeadLetter on ``dead_tag``."""
 
     def __init__(self, domain: Domain, source_topic: str, dead_tag: OutputTag) -> None:
+        super().__init__(JOB_NAME, source_topic, dead_tag)
         self._domain = domain
-        self._source_topic = source_topic
-        self._dead_tag = dead_tag
-        self._dead_letters = DeadLetterCounter()
 
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self._dead_letters.bind(runtime_context)
-
-    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        try:
-            yield parse_event(self._domain, value)
-        except DecodeError as exc:
-            letter = dead_letter(
-                source_topic=self._source_topic, job=JOB_NAME, reason=str(exc), payload=value
-            )
-            self._dead_letters.inc()
-            yield self._dead_tag, encode(letter)
+    def convert(self, value: str) -> ParsedEvent:
+        return parse_event(self._domain, value)

@@ -128,4 +128,3 @@ def write_topic(stream: DataStream, settings: Settings, topic: str) -> None:
 def string_tag(name: str) -> OutputTag:
     """A side output carrying JSON strings (typed, so that Java sinks can consume it)."""
     return OutputTag(name, Types.STRING())
-

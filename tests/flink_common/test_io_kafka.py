@@ -18,10 +18,10 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from pyflink.common import Types
-from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
-from flink_common import DeadLetterCounter, make_env, read_topic, string_tag, write_dead_letters, write_topic
-from protocol.codec import DecodeError, dead_letter, decode, encode
+from flink_common import make_env, read_topic, string_tag, write_dead_letters, write_topic
+from flink_common.first_operator import DecodeOrDeadLetter
+from protocol.codec import decode, encode
 from protocol.messages import DeadLetter, MaritimeEvent
 from protocol.settings import Settings
 
@@ -32,25 +32,14 @@ WRONG_TYPES = b'{"timestamp": "yesterday", "mmsi": "227", "lon": "east", "lat": 
 NOT_UTF8 = b"\xff\xfe-binary"
 
 
-class DecodeEvents(ProcessFunction):
+class DecodeEvents(DecodeOrDeadLetter):
     """Raw JSON -> re-encoded MaritimeEvent; undecodable payloads -> dead letters (counted)."""
 
     def __init__(self, source_topic: str) -> None:
-        self.source_topic = source_topic
-        self.dead_letters = DeadLetterCounter()
+        super().__init__("io-test", source_topic, DEAD_TAG)
 
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.dead_letters.bind(runtime_context)
-
-    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        try:
-            yield encode(decode(MaritimeEvent, value))
-        except DecodeError as exc:
-            self.dead_letters.inc()
-            letter = dead_letter(
-                source_topic=self.source_topic, job="io-test", reason=str(exc), payload=value
-            )
-            yield DEAD_TAG, encode(letter)
+    def convert(self, value: str) -> str:
+        return encode(decode(MaritimeEvent, value))
 
 
 def good_event(i: int) -> bytes:
