@@ -13,8 +13,6 @@ from the environment and runs the job as ``collector_job``.
 
 from __future__ import annotations
 
-import argparse
-import logging
 from collections.abc import Sequence
 
 from pyflink.common import Types
@@ -27,8 +25,9 @@ from collector_job.parse_acks import ParseAcks
 from collector_job.parse_events import ParseEvents
 from collector_job.timestamps import ack_watermarks, event_watermarks
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import make_env, read_topic, string_tag, write_topic
-from protocol.settings import Settings, load_settings
+from flink_common.io import read_topic, string_tag, write_topic
+from flink_common.job import run_job
+from protocol.settings import Settings
 
 DEAD_LETTER_TAG = "collector-dead-letters"
 
@@ -84,13 +83,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the collector job with settings from the environment."""
-    parser = argparse.ArgumentParser(prog=JOB_NAME, description=__doc__.splitlines()[0])
-    parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    settings = load_settings()
-    env = make_env(settings)
-    build_pipeline(env, settings)
-    env.execute(JOB_NAME)
+    run_job(JOB_NAME, __doc__, build_pipeline, argv)
 
 
 if __name__ == "__main__":

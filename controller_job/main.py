@@ -15,8 +15,6 @@ avoids).
 
 from __future__ import annotations
 
-import argparse
-import logging
 from collections.abc import Sequence
 
 from pyflink.common import Types
@@ -26,8 +24,9 @@ from controller_job.controller_process import ControllerProcess, instruction_key
 from controller_job.parse_messages import JOB_NAME, ParseMessages
 from controller_job.state import ControllerConfig
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import make_env, read_topic, string_tag, write_topic
-from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS, set_bundle_time
+from flink_common.io import read_topic, string_tag, write_topic
+from flink_common.job import run_job
+from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS
 from protocol.messages import FactoryReport, Instruction
 from protocol.settings import Settings, load_settings
 
@@ -108,14 +107,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the controller job with settings from the environment."""
-    parser = argparse.ArgumentParser(prog=JOB_NAME, description=(__doc__ or "").splitlines()[0])
-    parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    settings = load_settings()
-    env = make_env(settings)
-    set_bundle_time(env, CONTROL_PLANE_BUNDLE_TIME_MS)  # a few messages a minute: do not hold them 1 s
-    build_pipeline(env, settings)
-    env.execute(JOB_NAME)
+    run_job(JOB_NAME, __doc__, build_pipeline, argv, bundle_time_ms=CONTROL_PLANE_BUNDLE_TIME_MS)
 
 
 if __name__ == "__main__":

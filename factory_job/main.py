@@ -14,8 +14,6 @@ offsets on a restore; replays are harmless because commands and datasets are ide
 
 from __future__ import annotations
 
-import argparse
-import logging
 from collections.abc import Sequence
 
 from pyflink.common import Types
@@ -24,9 +22,10 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from factory_job.factory_process import FactoryProcess, ToolsFactory, factory_key, volume_tools
 from factory_job.factory_state import JOB_NAME
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import make_env, read_topic, string_tag, write_topic
-from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS, set_bundle_time
-from protocol.settings import Settings, load_settings
+from flink_common.io import read_topic, string_tag, write_topic
+from flink_common.job import run_job
+from flink_common.latency import CONTROL_PLANE_BUNDLE_TIME_MS
+from protocol.settings import Settings
 
 __all__ = ["ASSEMBLY_TAG", "DEAD_LETTER_TAG", "build_graph", "build_pipeline", "main"]
 
@@ -67,14 +66,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the factory job with settings from the environment."""
-    parser = argparse.ArgumentParser(prog=JOB_NAME, description=__doc__.splitlines()[0])
-    parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    settings = load_settings()
-    env = make_env(settings)
-    set_bundle_time(env, CONTROL_PLANE_BUNDLE_TIME_MS)  # a few messages a minute: do not hold them 1 s
-    build_pipeline(env, settings)
-    env.execute(JOB_NAME)
+    run_job(JOB_NAME, __doc__, build_pipeline, argv, bundle_time_ms=CONTROL_PLANE_BUNDLE_TIME_MS)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ Graph (:func:`build_graph`)::
 
 from __future__ import annotations
 
-import argparse
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +23,8 @@ from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import make_env, read_topic, write_topic
+from flink_common.io import read_topic, write_topic
+from flink_common.job import run_job
 from inference_job.engine_process import (
     CONTROL_STATE,
     FORECASTS,
@@ -41,7 +40,7 @@ from inference_job.observer_process import ObserverProcess
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME, ParseMessages
 from inference_job.score_aggregator import DeltaTimestamp, ScoreAggregator, global_key
 from protocol.messages import CardTransaction, EngineSync, MaritimeEvent
-from protocol.settings import Domain, Settings, load_settings
+from protocol.settings import Domain, Settings
 
 __all__ = ["build_graph", "build_pipeline", "main"]
 
@@ -132,13 +131,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the job with the environment's settings (extra arguments are left to Flink)."""
-    parser = argparse.ArgumentParser(prog="python -m inference_job.main", description=__doc__.split("\n")[0])
-    parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    settings = load_settings()
-    env = make_env(settings)
-    build_pipeline(env, settings)
-    env.execute(JOB_NAME)
+    run_job(JOB_NAME, __doc__, build_pipeline, argv, prog="python -m inference_job.main")
 
 
 if __name__ == "__main__":
