@@ -15,7 +15,8 @@ bundle size/time), holding ``/tmp/rtcef-cluster.lock`` (unless ``RTCEF_CLUSTER_L
 with 2 partitions and ``PARALLELISM=2``:
 
 1. **throughput**: ``--backlog`` events are written before the job is submitted; the job works the backlog
-   off at full speed; sustained rate = forecasts/s between the 10 % and 90 % quantiles of their append times;
+   off at full speed; sustained rate = forecasts/s from the end of the first output burst to the last
+   forecast (append times; `bench_common.sustained_rate`);
 2. **latency at 1e4/s**: ``--rate`` events/s offered for ``--seconds``; latency of an event = the append
    timestamp of its forecast record - the append timestamp of its input record (the broker stamps both,
    ``LogAppendTime``), matched by (key, event timestamp); events without a forecast after the drain
@@ -74,15 +75,25 @@ VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "bundle-small": {"python.fn-execution.bundle.size": "1000", "python.fn-execution.bundle.time": "100"},
     "low-latency": {},  # set through Settings instead (SETTINGS_VARIANTS): checks that path too
+    "balanced": {},
+    "balanced-100": {},
+    "balanced-32-shards": {},
     "thread": {"python.execution-mode": "thread"},
 }  # fmt: skip
 SETTINGS_VARIANTS: dict[str, dict[str, str]] = {
     "low-latency": {"PYTHON_BUNDLE_SIZE": "1000", "PYTHON_BUNDLE_TIME_MS": "20", "BUFFER_TIMEOUT_MS": "10"},
+    "balanced": {"PYTHON_BUNDLE_TIME_MS": "50", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "50"},
+    "balanced-100": {"PYTHON_BUNDLE_TIME_MS": "100", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "100"},
+    "balanced-32-shards": {"PYTHON_BUNDLE_TIME_MS": "50", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "50",
+                           "ENGINE_SHARDS": "32", "SCORE_FLUSH_MS": "1000"},
 }
 DESCRIPTIONS = {
     "default": "process mode, bundle 100000 / 1000 ms (defaults)",
     "bundle-small": "process mode, bundle 1000 / 100 ms",
     "low-latency": "process mode, bundle 1000 / 20 ms, buffer timeout 10 ms (via Settings)",
+    "balanced": "process mode, bundle 100000 / 50 ms, buffer timeout 10 ms, 50 ms event batches",
+    "balanced-100": "process mode, bundle 100000 / 100 ms, buffer timeout 10 ms, 100 ms event batches",
+    "balanced-32-shards": "balanced with 32 engine shards and 1 s score-delta flushes",
     "thread": "thread mode (embedded Python), default bundle",
 }
 

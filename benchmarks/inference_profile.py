@@ -1,12 +1,13 @@
 """The inference job's per-event Python path outside Flink: cost per stage, cProfile, keyed state size.
 
 Used by ``bench_inference.py`` to tell Python cost from PyFlink overhead. The path is the job's own code,
-called the way the operators call it: ``ParseMessages.process_element`` (JSON -> validated event dict),
-then ``EngineProcess.process_element`` with a stand-in for Flink's context and keyed state (the shard's
+called the way the operator calls it: ``EngineProcess.process_element`` on per-shard batches of raw JSON
+(as :func:`~inference_job.event_batches.batch_in_jvm` forms them: ``batch_ms`` of events at
+``rate`` events/s grouped by shard), with a stand-in for Flink's context and keyed state (the shard's
 ``MapState`` of ``KeyState`` objects and its ``ShardState``, both kept as Python objects as PyFlink's state
-cache keeps them; ``lifecycle.on_event`` -> wayeb step -> forecast JSON and a score-delta row, batches of
-deltas JSON). What PyFlink pays when a key's state is not in its cache (pickle at the bundle's end,
-unpickle on the next read) is timed separately per key state.
+cache keeps them; JSON -> validated event dict -> ``lifecycle.on_event`` -> wayeb step -> forecast JSON and
+a score-delta row, batches of deltas JSON). What PyFlink pays when a key's state is not in its cache
+(pickle at the bundle's end, unpickle on the next read) is timed separately per key state.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, ShardKey, _default_loader
+from pyflink.common import Row
+
+from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, _default_loader
+from inference_job.event_batches import shard_of_raw
 from inference_job.lifecycle import KeyState, ModelRef
-from inference_job.parse_messages import ParseMessages
-from protocol.messages import MaritimeEvent
 from protocol.settings import Settings
 
 STATE_TARGET_BYTES = 2048
@@ -90,10 +92,9 @@ class _Context:
 
 
 class EnginePath:
-    """The job's parse + engine functions wired to in-memory state, as one Python worker would run them."""
+    """The job's engine function wired to in-memory state, as one Python worker would run it."""
 
     def __init__(self, initial: ModelRef) -> None:
-        self.parse = ParseMessages(MaritimeEvent, "input", as_dict=True)
         self.engine = EngineProcess(initial)
         self.engine.models = ModelCache(_default_loader)
         self.runs = _MapState()
@@ -102,17 +103,13 @@ class EnginePath:
         self.engine.shard_state = self.shards
         self.ctx = _Context()
 
-    def run(self, values: Sequence[str]) -> int:
-        """Process raw input JSON values; return the number of outputs (forecasts + delta batches)."""
+    def run(self, batches: Sequence[Row]) -> int:
+        """Process batch rows (:func:`make_batches`); return the number of output records."""
         outputs = 0
-        shard_key = ShardKey("mmsi", self.engine_shards)
-        for value in values:
-            for event in self.parse.process_element(value, None):
-                self.ctx.key = self.shards.shard = shard_key.get_key(event)
-                outputs += _count(self.engine.process_element(event, self.ctx))
+        for batch in batches:
+            self.ctx.key = self.shards.shard = batch[0]
+            outputs += _count(self.engine.process_element(batch[1], self.ctx))
         return outputs
-
-    engine_shards = Settings.model_fields["engine_shards"].default
 
     def state_sizes(self) -> dict[str, Any]:
         """Per-key sizes of the engine's pickled ``KeyState`` (what Flink stores) and of its wayeb run."""
@@ -130,6 +127,19 @@ class EnginePath:
                 "target_bytes": STATE_TARGET_BYTES}  # fmt: skip
 
 
+def make_batches(values: Sequence[str], *, window_events: int = 2000) -> list[Row]:
+    """Batch rows as the JVM forms them: ``window_events`` consecutive events (100 ms at 2e4 events/s)
+    split by shard, each shard's events in arrival order."""
+    shards = Settings.model_fields["engine_shards"].default
+    batches: list[Row] = []
+    for start in range(0, len(values), window_events):
+        by_shard: dict[int, list[str]] = {}
+        for value in values[start : start + window_events]:
+            by_shard.setdefault(shard_of_raw(value, "mmsi", shards), []).append(value)
+        batches.extend(Row(shard, json.dumps(events)) for shard, events in by_shard.items())
+    return batches
+
+
 def _count(items: Iterator[Any]) -> int:
     return sum(1 for _ in items)
 
@@ -143,19 +153,20 @@ def _size_stats(sizes: list[int]) -> dict[str, float]:
 
 def profile_path(initial: ModelRef, values: Sequence[str], *, top: int = 12) -> dict[str, Any]:
     """Time the path without a profiler (us/event), then cProfile it; return both and the state sizes."""
+    batches = make_batches(values)
     warm = EnginePath(initial)
-    warm.run(values[:2000])  # model load and first-use costs out of the measurement
+    warm.run(make_batches(values[:2000]))  # model load and first-use costs out of the measurement
     path = EnginePath(initial)
     path.engine.models = warm.engine.models
     t0 = time.perf_counter()
-    outputs = path.run(values)
+    outputs = path.run(batches)
     elapsed = time.perf_counter() - t0
     sizes = path.state_sizes()
     profiled = EnginePath(initial)
     profiled.engine.models = warm.engine.models
     profiler = cProfile.Profile()
     profiler.enable()
-    profiled.run(values)
+    profiled.run(batches)
     profiler.disable()
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
@@ -169,7 +180,7 @@ def profile_path(initial: ModelRef, values: Sequence[str], *, top: int = 12) -> 
 
 # function name fragments -> stage, matched on the cumulative time of the outermost call of each stage
 _STAGES = {
-    "parse (pydantic decode + dump)": ("parse_messages.py", "process_element"),
+    "parse (pydantic decode + dump)": ("codec.py", "decode"),
     "engine step (lifecycle.on_event + wayeb)": ("lifecycle.py", "on_event"),
     "emit (ForecastRecord JSON + delta row)": ("engine_process.py", "_emit"),
     "delta batches (JSON)": ("engine_process.py", "_flush"),

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,16 +43,24 @@ from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import TimeDomain
-from pyflink.datastream.functions import KeyedBroadcastProcessFunction, KeySelector, RuntimeContext
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
+from inference_job.event_batches import events_of
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync, resume
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import ScoreDelta, encode_batch
-from protocol.codec import dead_letter, encode
-from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
+from protocol.codec import DecodeError, dead_letter, decode, encode
+from protocol.messages import (
+    CardTransaction,
+    CreationMethod,
+    EngineSync,
+    ForecastRecord,
+    MaritimeEvent,
+    SyncType,
+)
 from protocol.settings import Domain, Settings
 
 __all__ = [
@@ -62,8 +69,8 @@ __all__ = [
     "FORECASTS",
     "EngineProcess",
     "ModelCache",
-    "ShardKey",
     "ShardState",
+    "event_model",
     "partition_attribute",
     "resolve_initial_model",
     "ticks_per_second",
@@ -84,25 +91,14 @@ def partition_attribute(settings: Settings) -> str:
     return _PARTITION_BY[settings.domain]
 
 
+def event_model(settings: Settings) -> type[MaritimeEvent] | type[CardTransaction]:
+    """The input event message of the configured domain."""
+    return CardTransaction if settings.domain is Domain.FINANCE else MaritimeEvent
+
+
 def ticks_per_second(settings: Settings) -> int:
     """Event timestamps per second: maritime events are in seconds, card transactions in milliseconds."""
     return 1000 if settings.domain is Domain.FINANCE else 1
-
-
-def shard_of(key: str, shards: int) -> int:
-    """The shard of a partition key: stable across processes and restarts (unlike ``hash``)."""
-    return zlib.crc32(key.encode()) % shards
-
-
-class ShardKey(KeySelector):
-    """Key selector of the engine: the shard of the event's partition attribute."""
-
-    def __init__(self, attribute: str, shards: int) -> None:
-        self.attribute = attribute
-        self.shards = shards
-
-    def get_key(self, value: dict[str, Any]) -> int:
-        return shard_of(str(value[self.attribute]), self.shards)
 
 
 @dataclass(slots=True)
@@ -181,6 +177,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self,
         initial: ModelRef,
         *,
+        event_model: type[MaritimeEvent] | type[CardTransaction] = MaritimeEvent,
         partition_attribute: str = "mmsi",
         ticks_per_second: int = 1,
         registry_path: str | None = None,
@@ -192,6 +189,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         sync_topic: str = Settings.model_fields["sync_topic"].default,
     ) -> None:
         self.initial = initial
+        self.event_model = event_model
         self.partition_attribute = partition_attribute
         self.ticks_per_second = ticks_per_second
         self.registry_path = registry_path
@@ -229,15 +227,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 self.models(sync.model_path)  # validate (and warm the cache) before any key swaps
             except (OSError, ValueError) as exc:
                 reason = f"PLAY model {sync.model_id} at {sync.model_path} cannot be loaded: {exc}"
-                self.dead_letters.inc()
-                yield (
-                    DEAD_LETTERS,
-                    encode(
-                        dead_letter(
-                            source_topic=self.sync_topic, job=JOB_NAME, reason=reason, payload=encode(sync)
-                        )
-                    ),
-                )
+                yield self._dead_letter(self.sync_topic, reason, encode(sync))
                 sync = sync.model_copy(update={"model_id": None, "model_path": None})
         method = (
             _creation_method(self.registry_path, sync.model_id) if sync.model_id else CreationMethod.RETRAIN
@@ -246,31 +236,49 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         broadcast.put("control", json.dumps(control.to_dict()))
 
     # ------------------------------------------------------------------------------- event input
-    def process_element(self, value: dict[str, Any], ctx: Any) -> Iterator[Any]:
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        """One batch of this shard: a JSON array of raw JSON events, in arrival order."""
         assert self.models is not None
-        key = str(value[self.partition_attribute])
         control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
-        previous = self.runs.get(key)
-        try:
-            state, processed = on_event(previous, control, key, value, self.models, self.initial)
-        except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
-            _LOG.exception("key %s: event failed", key)
-            reason = f"engine failed on key {key}: {type(exc).__name__}: {exc}"
-            self.dead_letters.inc()
-            letter = dead_letter(
-                source_topic=self.input_topic, job=JOB_NAME, reason=reason, payload=json.dumps(value)
-            )
-            yield DEAD_LETTERS, encode(letter)
-            return
-        self.runs.put(key, state)
         shard = self._shard()
-        if state.buffer:
-            shard.buffered.add(key)
-        yield from self._emit(key, processed, shard)
-        if len(shard.deltas) >= self.batch_size:
-            yield self._flush(shard)
+        lines: list[str] = []
+        for raw in events_of(value):
+            yield from self._on_event(raw, control, shard, lines)
+            if len(shard.deltas) >= self.batch_size:
+                yield self._flush(shard)
+        if lines:
+            yield FORECASTS, "\n".join(lines)
         self._arm_timers(shard, ctx)
         self.shard_state.update(shard)
+
+    def _on_event(
+        self, raw: str, control: ControlState, shard: ShardState, lines: list[str]
+    ) -> Iterator[Any]:
+        """Decode one event and run it through its key's engine; bad events become dead letters."""
+        assert self.models is not None
+        try:
+            event = decode(self.event_model, raw).model_dump(mode="json")
+        except DecodeError as exc:
+            yield self._dead_letter(self.input_topic, str(exc), raw)
+            return
+        key = str(event[self.partition_attribute])
+        try:
+            state, processed = on_event(self.runs.get(key), control, key, event, self.models, self.initial)
+        except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
+            _LOG.exception("key %s: event failed", key)
+            yield self._dead_letter(
+                self.input_topic, f"engine failed on key {key}: {type(exc).__name__}: {exc}", raw
+            )
+            return
+        self.runs.put(key, state)
+        if state.buffer:
+            shard.buffered.add(key)
+        self._emit(key, processed, shard, lines)
+
+    def _dead_letter(self, topic: str, reason: str, payload: str) -> tuple[Any, str]:
+        self.dead_letters.inc()
+        letter = dead_letter(source_topic=topic, job=JOB_NAME, reason=reason, payload=payload)
+        return DEAD_LETTERS, encode(letter)
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
         assert self.models is not None
@@ -280,6 +288,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             shard.end_armed = False
         else:
             shard.timer_at = None
+        lines: list[str] = []
         if shard.buffered:
             control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
             for key in sorted(shard.buffered):
@@ -291,7 +300,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 self.runs.put(key, state)
                 if not state.buffer:
                     shard.buffered.discard(key)
-                yield from self._emit(key, processed, shard)
+                self._emit(key, processed, shard, lines)
+        if lines:
+            yield FORECASTS, "\n".join(lines)
         if shard.deltas:
             yield self._flush(shard)
         if not end_of_input:
@@ -329,8 +340,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             self._control_raw = raw
         return self._control
 
-    def _emit(self, key: str, processed: list[Processed], shard: ShardState) -> Iterator[Any]:
-        """Forecast records on the side output; one score-delta row per processed event into the shard."""
+    def _emit(self, key: str, processed: list[Processed], shard: ShardState, lines: list[str]) -> None:
+        """A forecast record (JSON line) per forecast into ``lines``; a score-delta row per event into
+        the shard."""
         for p in processed:
             f = p.forecast
             if f is not None:
@@ -343,7 +355,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                     end=int(f.end),
                     positive=bool(f.positive),
                 )
-                yield FORECASTS, encode(record)
+                lines.append(encode(record))
             delta = ScoreDelta(
                 key, p.timestamp, p.model.model_id, p.model.creation_method, p.resolved,
                 forecasts=int(f is not None), detections=int(p.detected),

@@ -19,13 +19,15 @@ DEAD_LETTERS = string_tag("dead_letters")
 
 
 class ParseMessages(DecodeOrDeadLetter):
-    """Decode each raw value as ``model``; emit the message (or its dict, ``as_dict``) or a dead letter."""
+    """Decode each raw value as ``model``; emit the message or a dead letter.
 
-    def __init__(self, model: type[BaseModel], source_topic: str, *, as_dict: bool = False) -> None:
+    Used for the engine-sync input; input events are decoded by the engine itself, inside their batches
+    (:mod:`~inference_job.event_batches`).
+    """
+
+    def __init__(self, model: type[BaseModel], source_topic: str) -> None:
         super().__init__(JOB_NAME, source_topic, DEAD_LETTERS)
         self.model = model
-        self.as_dict = as_dict
 
     def convert(self, value: str) -> Any:
-        message = decode(self.model, value)
-        return message.model_dump(mode="json") if self.as_dict else message
+        return decode(self.model, value)

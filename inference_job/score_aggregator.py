@@ -1,32 +1,37 @@
 """Global score aggregator (constant key): batches of score deltas -> one ScoreReport per reporting interval.
 
-The pure logic is :mod:`inference_job.scoring`; this function keeps its state in keyed ``ValueState``
-(restored after a restart, unlike the Flink fork's plain field; a pickled object, so that PyFlink's state
-cache spares a decode per batch) and closes intervals with event-time timers at their ends, so a report
-is emitted once the watermark of the delta stream passes the end of the interval (at the end of a bounded
-input, all remaining intervals close). Input records are :func:`~inference_job.scoring.encode_batch`
-batches from the engine's shards.
+The pure logic is :mod:`inference_job.scoring` (folding deltas into intervals, closing them) and
+:mod:`inference_job.closing` (when an interval may close: the newest delta timestamp seen, trusted only
+after ``hold_ms`` of processing time, because the engine's shards deliver their deltas out of event-time
+order). This function keeps that state in keyed ``ValueState`` (restored after a restart; a pickled
+object, so that PyFlink's state cache spares a decode per batch), polls with a processing-time timer
+while intervals are open, and closes everything at the end of a bounded input (an event-time timer only
+the final watermark reaches). Input records are :func:`~inference_job.scoring.encode_batch` batches from
+the engine's shards.
 
-Flink timestamps are milliseconds; event timestamps are in ticks (seconds for maritime, milliseconds
-for cards), hence ``ms_per_tick``.
+Event timestamps are in ticks (seconds for maritime, milliseconds for cards).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pyflink.common import Types
-from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import TimeDomain
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from inference_job.scoring import AggregatorState, batch_timestamp, decode_batch, on_deltas, on_watermark
+from inference_job.closing import ClosingState, on_batch, on_end, on_poll
+from inference_job.scoring import decode_rows
 from protocol.codec import encode
 
-__all__ = ["DeltaTimestamp", "ScoreAggregator", "global_key"]
+__all__ = ["END_OF_INPUT", "ScoreAggregator", "global_key"]
 
 GLOBAL_KEY = "GLOBAL"
+END_OF_INPUT = 2**62
+"""Event-time timer reached only by the final (``Long.MAX``) watermark of a bounded input."""
 
 
 def global_key(value: Any) -> str:
@@ -34,44 +39,58 @@ def global_key(value: Any) -> str:
     return GLOBAL_KEY
 
 
-class DeltaTimestamp(TimestampAssigner):
-    """Event time of a delta batch (its newest delta timestamp), in Flink milliseconds."""
-
-    def __init__(self, ms_per_tick: int) -> None:
-        self.ms_per_tick = ms_per_tick
-
-    def extract_timestamp(self, value: str, record_timestamp: int) -> int:
-        return batch_timestamp(value) * self.ms_per_tick
-
-
 class ScoreAggregator(KeyedProcessFunction):
     """Folds batches of score deltas into interval reports; emits ScoreReport JSON."""
 
-    def __init__(self, interval_ticks: int, ms_per_tick: int) -> None:
+    def __init__(self, interval_ticks: int, delay_ticks: int, hold_ms: int, poll_ms: int = 200) -> None:
         self.interval_ticks = interval_ticks
-        self.ms_per_tick = ms_per_tick
+        self.delay_ticks = delay_ticks
+        self.hold_ms = hold_ms
+        self.poll_ms = poll_ms
         self.state: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        descriptor = ValueStateDescriptor("aggregator_state_v2", Types.PICKLED_BYTE_ARRAY())
+        descriptor = ValueStateDescriptor("aggregator_state_v3", Types.PICKLED_BYTE_ARRAY())
         self.state = runtime_context.get_state(descriptor)
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[str]:
-        state, ends = on_deltas(self._load(), decode_batch(value), self.interval_ticks)
-        self._store(state)
-        for end in set(ends):
-            ctx.timer_service().register_event_time_timer(end * self.ms_per_tick)
+        timers = ctx.timer_service()
+        loaded = self.state.value()
+        if loaded is None:  # first batch ever: arm the end-of-input timer once
+            timers.register_event_time_timer(END_OF_INPUT)
+        state = on_batch(loaded or ClosingState(), decode_rows(value), timers.current_processing_time(),
+                         self.interval_ticks)  # fmt: skip
+        self._store(self._arm(state, ctx))
         yield from ()
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
-        state, reports = on_watermark(self._load(), timestamp // self.ms_per_tick, self.interval_ticks)
+        state = self.state.value() or ClosingState()
+        if ctx.time_domain() == TimeDomain.EVENT_TIME:
+            state, reports = on_end(state, self.interval_ticks)
+        else:
+            state = replace(state, poll_at=None)
+            now = ctx.timer_service().current_processing_time()
+            state, reports = on_poll(state, now, self.interval_ticks, self.hold_ms, self.delay_ticks)
+            state = self._arm(state, ctx)
         self._store(state)
         for report in reports:
             yield encode(report)
 
-    def _load(self) -> AggregatorState:
-        state = self.state.value()
-        return state if state is not None else AggregatorState()
+    def _arm(self, state: ClosingState, ctx: Any) -> ClosingState:
+        """One processing-time poll timer while anything is held or open.
 
-    def _store(self, state: AggregatorState) -> None:
+        A timer recorded as armed but already overdue is armed again: a restore does not promise to
+        fire the processing-time timers of the checkpoint (an extra poll is harmless).
+        """
+        if not state.pending:
+            return state
+        timers = ctx.timer_service()
+        now = timers.current_processing_time()
+        if state.poll_at is not None and state.poll_at >= now:
+            return state
+        at = now + self.poll_ms
+        timers.register_processing_time_timer(at)
+        return replace(state, poll_at=at)
+
+    def _store(self, state: ClosingState) -> None:
         self.state.update(state)

@@ -35,7 +35,6 @@ from wayeb_py.evaluation import ZERO, Metrics
 __all__ = [
     "AggregatorState",
     "ScoreDelta",
-    "batch_timestamp",
     "decode_batch",
     "encode_batch",
     "metric_set",
@@ -81,24 +80,19 @@ class ScoreDelta:
 
 
 def encode_batch(rows: Sequence[Sequence[Any]]) -> str:
-    """A batch of delta rows (engine -> aggregator): ``[newest timestamp, [row, ...]]`` as JSON.
-
-    The newest event timestamp leads so that :func:`batch_timestamp` (the watermark assigner's hot path)
-    reads it without parsing the batch. The newest is what one record per delta would have given: the
-    bounded-out-of-orderness watermark follows the largest timestamp seen, and the older deltas of the
-    batch are folded before that watermark moves on.
-    """
-    return json.dumps([max(r[1] for r in rows), rows], separators=(",", ":"))
-
-
-def batch_timestamp(text: str) -> int:
-    """Event timestamp of an encoded batch (its newest delta timestamp)."""
-    return int(text[1 : text.index(",")])
+    """A batch of delta rows (engine -> aggregator) as a JSON array of :meth:`ScoreDelta.row` rows."""
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def decode_batch(text: str) -> list[ScoreDelta]:
     """Inverse of :func:`encode_batch`."""
-    return [ScoreDelta.from_row(r) for r in json.loads(text)[1]]
+    return [ScoreDelta.from_row(r) for r in decode_rows(text)]
+
+
+def decode_rows(text: str) -> list[list[Any]]:
+    """The delta rows of an encoded batch (:meth:`ScoreDelta.row` layout)."""
+    rows: list[list[Any]] = json.loads(text)
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +233,8 @@ def on_deltas(
         counts = acc[2].get(d.model_id)
         if counts is None:
             counts = acc[2][d.model_id] = [d.creation_method, 0, 0, 0, 0, d.timestamp]
+        elif d.timestamp < counts[5]:
+            counts[5] = d.timestamp  # first seen in event time, whatever the arrival order
         r = d.resolved
         counts[1] += r.tp
         counts[2] += r.tn

@@ -102,11 +102,17 @@ class Settings(BaseSettings):
     # --- inference scoring and observer
     reporting_interval_s: int = Field(default=WEEK_SECONDS, ge=1)
     watermark_delay_s: int = Field(default=60, ge=0)
+    # Score intervals close on the newest delta timestamp seen, trusted only after this much processing
+    # time: the engine's shards deliver deltas out of event-time order (inference_job.closing).
+    score_hold_ms: int = Field(default=2000, ge=0)
     # The engine keys its Flink state by shard (hash of the partition key modulo ``engine_shards``) and
     # keeps each partition key's run in a MapState entry of its shard, so that score deltas of many keys
     # travel to the single aggregator in one batch record (at most ``score_batch_size`` deltas, flushed
     # at the latest ``score_flush_ms`` of processing time later) instead of one record per event.
     engine_shards: int = Field(default=128, ge=1, le=32768)
+    # Input events reach the engine in per-shard batches formed in the JVM over this much processing
+    # time (inference_job.event_batches): what one Python record costs is paid per batch, not per event.
+    event_batch_ms: int = Field(default=100, ge=1, le=10_000)
     score_batch_size: int = Field(default=512, ge=1)
     score_flush_ms: int = Field(default=200, ge=1)
     observer_policy: ObserverPolicy = ObserverPolicy.TREND

@@ -80,5 +80,5 @@ def submit_script(
             origin = f" from {restore_from}" if restore_from else ""
             print(f"{label}: submitted as {job_id}{origin}")
             return job_id
-    sys.stderr.write(output[-4000:])
+    sys.stderr.write(output[-12000:])
     raise RuntimeErrorWithHint(f"{label}: submission failed (exit {result.returncode}); output above")

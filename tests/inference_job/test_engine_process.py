@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,25 @@ from inference_job.engine_process import (
     FORECASTS,
     EngineProcess,
     ModelCache,
-    ShardKey,
+    event_model,
     partition_attribute,
     resolve_initial_model,
-    shard_of,
     ticks_per_second,
 )
+from inference_job.event_batches import shard_of, split_lines
 from inference_job.lifecycle import ModelRef
 from inference_job.parse_messages import DEAD_LETTERS
-from inference_job.scoring import ScoreDelta, batch_timestamp, decode_batch
+from inference_job.scoring import ScoreDelta, decode_batch
 from mocks.fake_engine import load, write_model
-from protocol.messages import CreationMethod, EngineSync, ForecastRecord, SyncType
+from protocol.codec import decode
+from protocol.messages import (
+    CardTransaction,
+    CreationMethod,
+    DeadLetter,
+    EngineSync,
+    ForecastRecord,
+    SyncType,
+)
 from protocol.settings import Domain, Settings
 from shared_volume.registry import RegistryEntry, publish
 
@@ -132,9 +141,12 @@ class Harness:
         return self._domain
 
     def event(self, key: str, ts: int, lat: float = 45.0) -> list[Any]:
-        value = {"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0}
-        self.shard = ShardKey("mmsi", SHARDS).get_key(value)
-        return list(self.fn.process_element(value, self))
+        return self.batch(key, [json.dumps({"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0})])
+
+    def batch(self, key: str, raw_events: list[str]) -> list[Any]:
+        """Deliver one batch (raw JSON events) to the shard of ``key``, as the JVM batching does."""
+        self.shard = shard_of(key, SHARDS)
+        return list(self.fn.process_element(json.dumps(raw_events), self))
 
     def sync(self, sync: EngineSync) -> list[Any]:
         return list(self.fn.process_broadcast_element(sync, self))
@@ -153,7 +165,10 @@ class Harness:
 
 def forecasts(out: list[Any]) -> list[ForecastRecord]:
     return [
-        ForecastRecord.model_validate_json(v[1]) for v in out if isinstance(v, tuple) and v[0] == FORECASTS
+        ForecastRecord.model_validate_json(line)
+        for v in out
+        if isinstance(v, tuple) and v[0] == FORECASTS
+        for line in split_lines(v[1])
     ]
 
 
@@ -249,8 +264,7 @@ def test_partitioning_and_time_units_follow_the_domain() -> None:
     assert partition_attribute(Settings()) == "mmsi" and ticks_per_second(Settings()) == 1
     finance = Settings(domain=Domain.FINANCE)
     assert partition_attribute(finance) == "pan" and ticks_per_second(finance) == 1000
-    assert ShardKey("mmsi", 16).get_key({"mmsi": 227592820}) == shard_of("227592820", 16)
-    assert {shard_of(str(k), 16) for k in range(1000)} == set(range(16))  # spreads over every shard
+    assert event_model(Settings()) is not CardTransaction and event_model(finance) is CardTransaction
 
 
 def test_initial_model_is_the_registry_current_else_the_bootstrap_path(tmp_path: Path) -> None:
@@ -282,8 +296,32 @@ def test_a_partial_batch_is_flushed_by_the_shard_timer_once(tmp_path: Path) -> N
     assert deltas(h.fire("v1", END_OF_INPUT, event_time=True)) == []  # nothing left to send
 
 
-def test_the_batch_timestamp_is_its_newest_delta(tmp_path: Path) -> None:
-    h = Harness(tmp_path, batch_size=2)
-    h.event("v1", 9)
-    (batch,) = [v for v in h.event("v1", 4) if isinstance(v, str)]
-    assert batch_timestamp(batch) == 9
+def test_a_batch_is_processed_in_order_with_one_forecast_record(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    raw = [json.dumps({"timestamp": ts, "mmsi": "v1", "lat": 45.0, "lon": 0.0}) for ts in (1, 2, 3)]
+    out = h.batch("v1", raw)
+    assert len([v for v in out if isinstance(v, tuple) and v[0] == FORECASTS]) == 1  # one record per batch
+    assert [f.timestamp for f in forecasts(out)] == [1, 2, 3]
+    assert h.run_state("v1").run.counter == 3
+
+
+def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_goes_on(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    good = [json.dumps({"timestamp": ts, "mmsi": "v1", "lat": 45.0, "lon": 0.0}) for ts in (1, 2)]
+    bad = ["not json", json.dumps({"timestamp": -3, "mmsi": "v1", "lon": 0, "lat": 0})]
+    out = h.batch("v1", [good[0], *bad, good[1]])
+    assert [f.timestamp for f in forecasts(out)] == [1, 2]
+    letters = [
+        DeadLetter.model_validate_json(v[1]) for v in out if isinstance(v, tuple) and v[0] == DEAD_LETTERS
+    ]
+    assert [letter.payload for letter in letters] == bad
+    assert all(letter.source_topic == "input" and letter.job == "inference_job" for letter in letters)
+    assert all(letter.reason for letter in letters)
+    assert h.metrics.dead_letters() == 2
+
+
+def test_card_transactions_keep_their_extra_attributes_for_the_engine() -> None:
+    """The engine decodes events with the domain's model; finance patterns read attributes beyond it."""
+    raw = json.dumps({"timestamp": 1, "pan": "p1", "amount": 3.0, "shop": "s"})
+    event = decode(event_model(Settings(domain=Domain.FINANCE)), raw).model_dump(mode="json")
+    assert event["pan"] == "p1" and event["shop"] == "s"

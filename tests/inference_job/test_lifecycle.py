@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from inference_job.lifecycle import (
@@ -203,3 +204,18 @@ def test_a_model_that_cannot_be_adopted_is_not_swapped_in() -> None:
     control = on_sync(control, play(1, "bad", "/models/bad"))
     state, out = feed([ev(2), ev(3)], control, models, state)
     assert [p.model.model_id for p in out] == ["m0", "m0"] and state.pending is None
+
+
+def test_processing_an_event_changes_only_the_run_and_the_counters() -> None:
+    """Every other field of the key state is carried over (the per-event update spells the fields out)."""
+    models = Models()
+    later = PendingSwap(ModelRef("m1", "/models/m1"), swap_at=1_000)
+    control = ControlState(seq=7)
+    before = KeyState(model=INITIAL, run=FakeModel("m0").new_run(), pending=later, control_seq=7, swaps=3,
+                      events=5, detections=1)  # fmt: skip
+    after, (out,) = on_event(before, control, "v1", ev(10), models, INITIAL)
+    changed = {"run", "runtime", "events", "detections"}
+    for f in fields(KeyState):
+        if f.name not in changed:
+            assert getattr(after, f.name) == getattr(before, f.name), f.name
+    assert after.events == 6 and after.run != before.run and out.timestamp == 10

@@ -10,6 +10,7 @@ import pytest
 from pyflink.common import Types
 
 from flink_common.io import make_env
+from inference_job.event_batches import batch_each, split_lines
 from inference_job.lifecycle import ModelRef
 from inference_job.main import build_graph
 from mocks.fake_engine import load, write_model
@@ -52,7 +53,7 @@ def test_interleaved_keys_pause_play_and_swap(tmp_path: Path) -> None:
         .map(lambda line: line, output_type=Types.STRING())
     )
     outputs = build_graph(
-        events,
+        batch_each(events, "mmsi", settings.engine_shards),
         env.from_collection(control, type_info=Types.STRING()),
         settings,
         initial=ModelRef("m0", m0),
@@ -60,7 +61,7 @@ def test_interleaved_keys_pause_play_and_swap(tmp_path: Path) -> None:
     )
     tagged = (
         outputs["forecasts"]
-        .map(lambda s: "F" + s, output_type=Types.STRING())
+        .flat_map(lambda s: ["F" + line for line in split_lines(s)], output_type=Types.STRING())
         .union(outputs["scores"].map(lambda s: "S" + s, output_type=Types.STRING()))
         .union(outputs["instructions"].map(lambda s: "I" + s, output_type=Types.STRING()))
         .union(outputs["dead_letters"].map(lambda s: "D" + s, output_type=Types.STRING()))

@@ -7,20 +7,16 @@ import json
 from metric_fakes import FakeMetricsRuntime
 
 from inference_job.parse_messages import DEAD_LETTERS, ParseMessages
-from protocol.messages import CardTransaction, DeadLetter, EngineSync, MaritimeEvent, SyncType
+from protocol.messages import DeadLetter, EngineSync, SyncType
 
 
-def test_events_become_dicts_and_bad_records_dead_letters() -> None:
-    fn, runtime = ParseMessages(MaritimeEvent, "input", as_dict=True), FakeMetricsRuntime()
+def test_bad_control_records_become_dead_letters() -> None:
+    fn, runtime = ParseMessages(EngineSync, "enginesync"), FakeMetricsRuntime()
     fn.open(runtime)  # type: ignore[arg-type]
-    (event,) = list(
-        fn.process_element(json.dumps({"timestamp": 5, "mmsi": 227, "lon": 1.0, "lat": 2.0}), None)
-    )
-    assert event["mmsi"] == "227" and event["timestamp"] == 5
-    for bad in ["not json", json.dumps({"timestamp": -3, "mmsi": "x", "lon": 0, "lat": 0})]:
+    for bad in ["not json", json.dumps({"type": "rewind", "timestamp": 3})]:
         ((tag, raw),) = list(fn.process_element(bad, None))
         letter = DeadLetter.model_validate_json(raw)
-        assert tag is DEAD_LETTERS and letter.source_topic == "input" and letter.job == "inference_job"
+        assert tag is DEAD_LETTERS and letter.source_topic == "enginesync" and letter.job == "inference_job"
         assert letter.payload == bad
     assert runtime.dead_letters() == 2
 
@@ -30,11 +26,3 @@ def test_control_messages_stay_models() -> None:
         ParseMessages(EngineSync, "enginesync").process_element('{"type":"pause","timestamp":3}', None)
     )
     assert sync == EngineSync(type=SyncType.PAUSE, timestamp=3)
-
-
-def test_card_transactions_keep_extra_attributes() -> None:
-    fn = ParseMessages(CardTransaction, "input", as_dict=True)
-    (trx,) = list(
-        fn.process_element(json.dumps({"timestamp": 1, "pan": "p1", "amount": 3.0, "shop": "s"}), None)
-    )
-    assert trx["pan"] == "p1" and trx["shop"] == "s"

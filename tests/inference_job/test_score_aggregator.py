@@ -1,10 +1,13 @@
-"""The aggregator function: delta batches in, timers at interval ends (Flink ms), reports out on timers."""
+"""The aggregator function: delta batches in, a poll timer while intervals are open, reports out."""
 
 from __future__ import annotations
 
-from flink_fakes import FakeRuntimeContext, FakeTimerContext
+from typing import Any
 
-from inference_job.score_aggregator import DeltaTimestamp, ScoreAggregator, global_key
+from flink_fakes import FakeRuntimeContext
+from pyflink.datastream import TimeDomain
+
+from inference_job.score_aggregator import END_OF_INPUT, ScoreAggregator, global_key
 from inference_job.scoring import ScoreDelta, encode_batch
 from protocol.messages import CreationMethod, ScoreReport
 from wayeb_py.evaluation import Metrics
@@ -18,30 +21,70 @@ def batch(*rows: list[object]) -> str:
     return encode_batch(list(rows))
 
 
-def test_reports_are_emitted_when_the_interval_timer_fires() -> None:
-    fn = ScoreAggregator(interval_ticks=100, ms_per_tick=1000)
-    runtime = FakeRuntimeContext()
+class Clock:
+    """Timer service and context: a settable processing-time clock, recorded timers."""
+
+    def __init__(self) -> None:
+        self.now = 10_000
+        self.event: set[int] = set()
+        self.processing: set[int] = set()
+        self.domain = TimeDomain.PROCESSING_TIME
+
+    def timer_service(self) -> Clock:
+        return self
+
+    def current_processing_time(self) -> int:
+        return self.now
+
+    def register_event_time_timer(self, ts: int) -> None:
+        self.event.add(ts)
+
+    def register_processing_time_timer(self, ts: int) -> None:
+        self.processing.add(ts)
+
+    def time_domain(self) -> Any:
+        return self.domain
+
+
+def poll(fn: ScoreAggregator, clock: Clock) -> list[ScoreReport]:
+    clock.now = min(clock.processing)
+    clock.processing.discard(clock.now)
+    return [ScoreReport.model_validate_json(r) for r in fn.on_timer(clock.now, clock)]  # type: ignore[arg-type]
+
+
+def test_intervals_close_on_polls_once_progress_is_held_long_enough() -> None:
+    fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200)
+    runtime, clock = FakeRuntimeContext(), Clock()
     fn.open(runtime)  # type: ignore[arg-type]
-    ctx = FakeTimerContext()
-    assert list(fn.process_element(batch(delta(1000, tp=1), delta(1130, tn=3)), ctx)) == []  # type: ignore[arg-type]
-    assert list(fn.process_element(batch(delta(1050, fp=1)), ctx)) == []  # type: ignore[arg-type]
-    assert ctx.event_timers == {1_100_000, 1_200_000}
-    (raw,) = list(fn.on_timer(1_100_000, ctx))  # type: ignore[arg-type]
-    report = ScoreReport.model_validate_json(raw)
+    # shards deliver out of order: the later one first; the grid is still anchored at the earliest
+    assert list(fn.process_element(batch(delta(1130, tn=3), delta(1050, fp=1)), clock)) == []  # type: ignore[arg-type]
+    assert list(fn.process_element(batch(delta(1000, tp=1)), clock)) == []  # type: ignore[arg-type]
+    assert clock.event == {END_OF_INPUT} and clock.processing == {10_200}
+    reports = []
+    while clock.processing and clock.now < 10_800:
+        reports += poll(fn, clock)
+    assert reports == []  # progress (1130) is not trusted before 1 s
+    while clock.processing and not reports:
+        reports += poll(fn, clock)
+    (report,) = reports
+    assert clock.now == 11_000
     assert (report.interval_start, report.timestamp, report.events, report.batch.tp, report.batch.fp) == (
-        1000,
-        1050,
-        2,
-        1,
-        1,
-    )
-    # state survives in keyed state: a new instance over the same state continues
-    again = ScoreAggregator(interval_ticks=100, ms_per_tick=1000)
+        1000, 1050, 2, 1, 1,
+    )  # fmt: skip
+    # state survives in keyed state: a new instance over the same state closes the rest at the end
+    again = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000)
     again.open(runtime)  # type: ignore[arg-type]
-    (raw,) = list(again.on_timer(1_200_000, ctx))  # type: ignore[arg-type]
+    clock.domain = TimeDomain.EVENT_TIME
+    (raw,) = list(again.on_timer(END_OF_INPUT, clock))  # type: ignore[arg-type]
     assert ScoreReport.model_validate_json(raw).runtime.tn == 3
 
 
-def test_timestamps_and_key() -> None:
-    assert DeltaTimestamp(1000).extract_timestamp(batch(delta(50), delta(42), delta(61)), 0) == 61_000
+def test_no_timer_is_left_armed_once_nothing_is_open() -> None:
+    fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=0, poll_ms=200)
+    fn.open(FakeRuntimeContext())  # type: ignore[arg-type]
+    clock = Clock()
+    list(fn.process_element(batch(delta(1000, tp=1)), clock))  # type: ignore[arg-type]
+    list(fn.process_element(batch(delta(1250)), clock))  # type: ignore[arg-type]
+    assert [r.interval_start for r in poll(fn, clock)] == [1000]  # progress 1250 - 0 - 1 closes [1000, 1100)
+    assert clock.processing == {clock.now + 200}  # the interval of 1250 is still open
     assert global_key("anything") == global_key(None)

@@ -1,0 +1,64 @@
+"""When score intervals close: progress held back by processing time, origin from the earliest delta."""
+
+from __future__ import annotations
+
+import pickle
+
+from inference_job.closing import ClosingState, on_batch, on_end, on_poll
+from inference_job.scoring import ScoreDelta
+from protocol.messages import CreationMethod
+from wayeb_py.evaluation import Metrics
+
+INTERVAL = 100
+HOLD = 1000
+
+
+def rows(*timestamps: int, key: str = "k") -> list[list[object]]:
+    return [ScoreDelta(key, ts, "m0", CreationMethod.INITIAL, Metrics(tn=1)).row() for ts in timestamps]
+
+
+def test_a_replayed_round_arriving_shard_after_shard_gives_the_in_order_reports() -> None:
+    """Shard A's whole batch (t=0..390) arrives before shard B's (t=5..395): nothing is misplaced."""
+    in_order = ClosingState()
+    for ts in range(0, 400, 5):
+        in_order = on_batch(in_order, rows(ts), 0, INTERVAL)
+    in_order, expected = on_end(in_order, INTERVAL)
+
+    state = on_batch(ClosingState(), rows(*range(10, 400, 10), key="a"), 0, INTERVAL)
+    state = on_batch(state, rows(*range(5, 400, 10), key="b"), 300, INTERVAL)
+    state = on_batch(state, rows(0), 600, INTERVAL)  # the stream's first event, last to arrive
+    state, early = on_poll(state, 900, INTERVAL, HOLD, delay=0)
+    assert early == [] and state.scores.origin is None  # still holding: the origin is not fixed yet
+    state, reports = on_poll(state, 1000, INTERVAL, HOLD, delay=0)
+    assert state.scores.origin == 0
+    state, rest = on_end(state, INTERVAL)
+    assert reports + rest == expected
+    assert [r.events for r in expected] == [20, 20, 20, 20]
+
+
+def test_progress_is_trusted_only_after_the_hold_and_the_delay() -> None:
+    state = on_batch(ClosingState(), rows(0), 0, INTERVAL)
+    state, _ = on_poll(state, HOLD, INTERVAL, HOLD, delay=0)  # origin fixed at 0
+    state = on_batch(state, rows(150), 1500, INTERVAL)
+    state, reports = on_poll(state, 2000, INTERVAL, HOLD, delay=0)
+    assert reports == []  # 150 seen 500 ms ago: not yet trusted
+    _, reports = on_poll(state, 2500, INTERVAL, HOLD, delay=50)
+    assert reports == []  # trusted now, but 150 - 50 - 1 < 100, the end of [0, 100)
+    _, reports = on_poll(state, 2500, INTERVAL, HOLD, delay=49)
+    assert [r.interval_start for r in reports] == [0]
+
+
+def test_late_shards_beyond_the_hold_still_count_in_the_oldest_open_interval() -> None:
+    state = on_batch(ClosingState(), rows(0, 250), 0, INTERVAL)
+    state, reports = on_poll(state, HOLD, INTERVAL, HOLD, delay=0)
+    assert [r.interval_start for r in reports] == [0]  # [100, 200) had no event: no report
+    state = on_batch(state, rows(40), 5000, INTERVAL)  # far too late for [0, 100)
+    _, rest = on_end(state, INTERVAL)
+    assert [(r.interval_start, r.events) for r in rest] == [(100, 1), (200, 1)]
+
+
+def test_state_round_trips_through_pickle() -> None:
+    state = on_batch(ClosingState(), rows(3, 1), 7, INTERVAL)
+    assert pickle.loads(pickle.dumps(state)) == state and state.pending
+    state, _ = on_poll(state, 7 + HOLD, INTERVAL, HOLD, delay=0)
+    assert pickle.loads(pickle.dumps(state)) == state and state.marks
