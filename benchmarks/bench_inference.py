@@ -10,9 +10,10 @@ trained with ``inference_job.bootstrap`` on its first week in a temporary DATA_D
 job's per-event Python path (``inference_profile``): us/event on one core, a cProfile split by stage and the
 keyed state sizes (the engine's pickled ``KeyState``, the wayeb ``RunState`` JSON inside it) for these keys.
 
-Then, for each variant of per-job PyFlink options (``flink run -D``: process vs thread execution mode,
-bundle size/time), holding ``/tmp/rtcef-cluster.lock`` (unless ``RTCEF_CLUSTER_LOCK_HELD=1``), on fresh topics
-with 2 partitions and ``PARALLELISM=2``:
+Then, for each variant of the job's latency settings (``VARIANTS``: Python bundle time, network buffer
+timeout, event batch window, set through Settings or ``flink run -D``), holding
+``/tmp/rtcef-cluster.lock`` (unless ``RTCEF_CLUSTER_LOCK_HELD=1``), on fresh topics with 2 partitions and
+``PARALLELISM=2``:
 
 1. **throughput**: ``--backlog`` events are written before the job is submitted; the job works the backlog
    off at full speed; sustained rate = forecasts/s from the end of the first output burst to the last
@@ -73,28 +74,18 @@ TARGETS = {"sustained_eps": 2e4, "p99_latency_s": 1.0, "offered_eps": 1e4, "stat
 PARTITIONS = 2
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
-    "bundle-small": {"python.fn-execution.bundle.size": "1000", "python.fn-execution.bundle.time": "100"},
-    "low-latency": {},  # set through Settings instead (SETTINGS_VARIANTS): checks that path too
-    "balanced": {},
-    "balanced-100": {},
-    "balanced-32-shards": {},
-    "thread": {"python.execution-mode": "thread"},
+    "throughput": {},  # set through Settings (SETTINGS_VARIANTS), like the two below
+    "low-latency": {},
 }  # fmt: skip
 SETTINGS_VARIANTS: dict[str, dict[str, str]] = {
-    "low-latency": {"PYTHON_BUNDLE_SIZE": "1000", "PYTHON_BUNDLE_TIME_MS": "20", "BUFFER_TIMEOUT_MS": "10"},
-    "balanced": {"PYTHON_BUNDLE_TIME_MS": "50", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "50"},
-    "balanced-100": {"PYTHON_BUNDLE_TIME_MS": "100", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "100"},
-    "balanced-32-shards": {"PYTHON_BUNDLE_TIME_MS": "50", "BUFFER_TIMEOUT_MS": "10", "EVENT_BATCH_MS": "50",
-                           "ENGINE_SHARDS": "32", "SCORE_FLUSH_MS": "1000"},
-}
+    "throughput": {"PYTHON_BUNDLE_TIME_MS": "1000", "BUFFER_TIMEOUT_MS": "100", "EVENT_BATCH_MS": "100"},
+    "low-latency": {"PYTHON_BUNDLE_SIZE": "1000", "PYTHON_BUNDLE_TIME_MS": "20", "BUFFER_TIMEOUT_MS": "10",
+                    "EVENT_BATCH_MS": "20"},
+}  # fmt: skip
 DESCRIPTIONS = {
-    "default": "process mode, bundle 100000 / 1000 ms (defaults)",
-    "bundle-small": "process mode, bundle 1000 / 100 ms",
-    "low-latency": "process mode, bundle 1000 / 20 ms, buffer timeout 10 ms (via Settings)",
-    "balanced": "process mode, bundle 100000 / 50 ms, buffer timeout 10 ms, 50 ms event batches",
-    "balanced-100": "process mode, bundle 100000 / 100 ms, buffer timeout 10 ms, 100 ms event batches",
-    "balanced-32-shards": "balanced with 32 engine shards and 1 s score-delta flushes",
-    "thread": "thread mode (embedded Python), default bundle",
+    "default": "the job's defaults: bundle 100000 / 50 ms, buffer timeout 10 ms, 50 ms event batches",
+    "throughput": "PyFlink's bundle time (1000 ms), buffer timeout 100 ms, 100 ms event batches",
+    "low-latency": "bundle 1000 / 20 ms, buffer timeout 10 ms, 20 ms event batches",
 }
 
 

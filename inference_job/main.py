@@ -25,6 +25,7 @@ from pyflink.table import StreamTableEnvironment
 from flink_common.dead_letters import write_dead_letters
 from flink_common.io import read_topic, write_topic
 from flink_common.job import run_job
+from flink_common.latency import set_bundle_time
 from inference_job.engine_process import (
     CONTROL_STATE,
     FORECASTS,
@@ -43,7 +44,19 @@ from inference_job.score_aggregator import ScoreAggregator, global_key
 from protocol.messages import EngineSync
 from protocol.settings import Settings
 
-__all__ = ["build_graph", "build_pipeline", "main"]
+__all__ = [
+    "BUFFER_TIMEOUT_MS",
+    "BUNDLE_TIME_MS",
+    "apply_latency_defaults",
+    "build_graph",
+    "build_pipeline",
+    "main",
+]
+
+BUNDLE_TIME_MS = 50
+"""Python bundle time of this job (ms) when ``PYTHON_BUNDLE_TIME_MS`` is not set."""
+BUFFER_TIMEOUT_MS = 10
+"""Network buffer timeout of this job (ms) when ``BUFFER_TIMEOUT_MS`` is not set."""
 
 
 def build_graph(
@@ -115,8 +128,25 @@ def build_graph(
     }
 
 
+def apply_latency_defaults(env: StreamExecutionEnvironment, settings: Settings) -> None:
+    """Unless ``settings`` say otherwise, Python bundles end after :data:`BUNDLE_TIME_MS` and network
+    buffers are flushed after :data:`BUFFER_TIMEOUT_MS`.
+
+    With batched input a short bundle costs little throughput, and it is what keeps an event's forecast
+    within a second (docs/inference_job.md, Performance). Must run before any operator is added.
+    """
+    if settings.python_bundle_time_ms is None:
+        set_bundle_time(env, BUNDLE_TIME_MS)
+    if settings.buffer_timeout_ms is None:
+        env.set_buffer_timeout(BUFFER_TIMEOUT_MS)
+
+
 def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[str, DataStream]:
-    """Kafka sources -> :func:`build_graph` -> Kafka sinks (topic names from ``settings``)."""
+    """Kafka sources -> :func:`build_graph` -> Kafka sinks (topic names from ``settings``).
+
+    The job's latency defaults apply (:func:`apply_latency_defaults`).
+    """
+    apply_latency_defaults(env, settings)
     t_env = StreamTableEnvironment.create(env)
     events = read_topic(env, settings, settings.input_topic, group="inference-input")
     batches = batch_in_jvm(

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     engine_shards: int = Field(default=128, ge=1, le=32768)
     # Input events reach the engine in per-shard batches formed in the JVM over this much processing
     # time (inference_job.event_batches): what one Python record costs is paid per batch, not per event.
-    event_batch_ms: int = Field(default=100, ge=1, le=10_000)
+    event_batch_ms: int = Field(default=50, ge=1, le=10_000)
     score_batch_size: int = Field(default=512, ge=1)
     score_flush_ms: int = Field(default=200, ge=1)
     observer_policy: ObserverPolicy = ObserverPolicy.TREND
