@@ -1,13 +1,15 @@
-"""The forecasting engine: events keyed by shard of their partition key + broadcast engine-sync control.
+"""The forecasting engine: per-shard batches of raw events + broadcast engine-sync control.
 
-Wiring: ``events.key_by(ShardKey(attr, shards)).connect(control.broadcast(CONTROL_STATE))``. Flink's key
-is the *shard* (``crc32(partition key) % shards``); each partition key (vessel, card) keeps its own engine
-state in an entry of the shard's ``MapState``, so runs stay isolated per partition key and are restored
-after a restart, and rescaling moves whole shards. Sharding is what lets the engine batch: the score
-deltas of all keys of a shard are collected in the shard's state and sent to the single aggregator as one
-record (:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending or
-``flush_ms`` of processing time after the first one, instead of one record per event through two
-parallelism-1 Python operators. Forecasts are still emitted per event, immediately.
+Wiring: ``key_by_shard(batches).connect(control.broadcast(CONTROL_STATE))`` (see
+:mod:`~inference_job.event_batches`). Flink's key is the *shard* of the partition key; each partition key
+(vessel, card) keeps its own engine state in an entry of the shard's ``MapState``, so runs stay isolated
+per partition key and are restored after a restart, and rescaling moves whole shards. An input record is a
+JSON array of the shard's raw events in arrival order: each is decoded here (undecodable ones become dead
+letters) and run through its key's engine. The forecasts of one call leave as one record of JSON lines
+(split into one Kafka record each in the JVM). The score deltas of all keys of a shard are collected in
+the shard's state and sent to the single aggregator as one record
+(:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending or ``flush_ms`` of
+processing time after the first one.
 
 PyFlink cannot apply a broadcast element to every key's state (``applyToKeyedState`` is not supported),
 so the control stream only updates the broadcast :class:`~inference_job.lifecycle.ControlState`; each
@@ -28,7 +30,8 @@ event-time timer at :data:`END_OF_INPUT`, reached only by the final watermark of
 flushes everything (a bounded run never loses events or deltas, even if it ends paused).
 
 Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main = delta
-batches; side outputs ``forecasts`` (``ForecastRecord`` JSON) and ``dead_letters``.
+batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record per call) and
+``dead_letters``.
 """
 
 from __future__ import annotations
@@ -322,9 +325,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         if not shard.end_armed:
             timers.register_event_time_timer(END_OF_INPUT)
             shard.end_armed = True
-        if shard.timer_at is None:
+        now = timers.current_processing_time()
+        if shard.timer_at is None or shard.timer_at < now:  # none, or overdue (lost in a restore?)
             delay = self.flush_ms if shard.deltas else self.poll_ms
-            shard.timer_at = timers.current_processing_time() + delay
+            shard.timer_at = now + delay
             timers.register_processing_time_timer(shard.timer_at)
 
     def _flush(self, shard: ShardState) -> str:

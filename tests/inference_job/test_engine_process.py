@@ -137,6 +137,9 @@ class Harness:
     def timer_service(self) -> FakeTimers:
         return self.timers.setdefault(self.shard, FakeTimers())
 
+    def timer_service_for(self, key: str) -> FakeTimers:
+        return self.timers.setdefault(shard_of(key, SHARDS), FakeTimers())
+
     def time_domain(self) -> Any:
         return self._domain
 
@@ -207,6 +210,16 @@ def test_state_is_restored_by_a_new_instance(tmp_path: Path) -> None:
     assert restarted.run_state("v1").run.counter == 3
     # the deltas pending at the "checkpoint" are restored with the shard and flushed after the restart
     assert [d.timestamp for d in deltas(restarted.flush("v1"))] == [1, 2, 3]
+
+
+def test_an_overdue_timer_recorded_in_the_shard_is_armed_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.event("v1", 1)  # a flush timer at 1_200 is recorded in the shard state
+    restarted = Harness(tmp_path, stores=h.stores, broadcast=h.broadcast)  # timers not restored
+    restarted.timer_service_for("v1").now = 5_000
+    restarted.event("v1", 2)
+    assert restarted.timers[shard_of("v1", SHARDS)].processing == {5_200}
+    assert [d.timestamp for d in deltas(restarted.flush("v1"))] == [1, 2]
 
 
 def test_pause_buffers_and_timers_replay_after_play(tmp_path: Path) -> None:

@@ -88,3 +88,15 @@ def test_no_timer_is_left_armed_once_nothing_is_open() -> None:
     assert [r.interval_start for r in poll(fn, clock)] == [1000]  # progress 1250 - 0 - 1 closes [1000, 1100)
     assert clock.processing == {clock.now + 200}  # the interval of 1250 is still open
     assert global_key("anything") == global_key(None)
+
+
+def test_an_overdue_poll_recorded_in_the_state_is_armed_again() -> None:
+    runtime = FakeRuntimeContext()
+    fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200)
+    fn.open(runtime)  # type: ignore[arg-type]
+    list(fn.process_element(batch(delta(1000)), Clock()))  # type: ignore[arg-type]  # poll at 10_200
+    restored, clock = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200), Clock()
+    restored.open(runtime)  # type: ignore[arg-type]
+    clock.now = 60_000  # the recorded timer is long overdue and was not restored
+    list(restored.process_element(batch(delta(1001)), clock))  # type: ignore[arg-type]
+    assert clock.processing == {60_200}
