@@ -70,6 +70,7 @@ __all__ = [
     "CONTROL_STATE",
     "END_OF_INPUT",
     "FORECASTS",
+    "LOST_TIMER_MS",
     "EngineProcess",
     "ModelCache",
     "ShardState",
@@ -85,6 +86,10 @@ CONTROL_STATE = MapStateDescriptor("engine_control", Types.STRING(), Types.STRIN
 FORECASTS = string_tag("forecasts")
 END_OF_INPUT = 2**62
 """Event-time timer reached only by the final (``Long.MAX``) watermark of a bounded input."""
+LOST_TIMER_MS = 10_000
+"""A processing-time timer recorded as armed but overdue by this much is taken as lost (a restore does
+not promise to fire the checkpoint's processing-time timers) and armed again. Timers that are merely
+late under load must not be doubled: each extra timer is one more call into Python."""
 
 _PARTITION_BY = {Domain.MARITIME: "mmsi", Domain.FINANCE: "pan"}
 
@@ -326,7 +331,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             timers.register_event_time_timer(END_OF_INPUT)
             shard.end_armed = True
         now = timers.current_processing_time()
-        if shard.timer_at is None or shard.timer_at < now:  # none, or overdue (lost in a restore?)
+        if shard.timer_at is None or shard.timer_at < now - LOST_TIMER_MS:
             delay = self.flush_ms if shard.deltas else self.poll_ms
             shard.timer_at = now + delay
             timers.register_processing_time_timer(shard.timer_at)

@@ -24,6 +24,7 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from inference_job.closing import ClosingState, on_batch, on_end, on_poll
+from inference_job.engine_process import LOST_TIMER_MS
 from inference_job.scoring import decode_rows
 from protocol.codec import encode
 
@@ -79,14 +80,13 @@ class ScoreAggregator(KeyedProcessFunction):
     def _arm(self, state: ClosingState, ctx: Any) -> ClosingState:
         """One processing-time poll timer while anything is held or open.
 
-        A timer recorded as armed but already overdue is armed again: a restore does not promise to
-        fire the processing-time timers of the checkpoint (an extra poll is harmless).
+        A timer recorded as armed but overdue by :data:`LOST_TIMER_MS` is taken as lost and armed again.
         """
         if not state.pending:
             return state
         timers = ctx.timer_service()
         now = timers.current_processing_time()
-        if state.poll_at is not None and state.poll_at >= now:
+        if state.poll_at is not None and state.poll_at >= now - LOST_TIMER_MS:
             return state
         at = now + self.poll_ms
         timers.register_processing_time_timer(at)

@@ -13,6 +13,7 @@ from metric_fakes import FakeMetricsRuntime
 from inference_job.engine_process import (
     END_OF_INPUT,
     FORECASTS,
+    LOST_TIMER_MS,
     EngineProcess,
     ModelCache,
     event_model,
@@ -216,10 +217,14 @@ def test_an_overdue_timer_recorded_in_the_shard_is_armed_again(tmp_path: Path) -
     h = Harness(tmp_path)
     h.event("v1", 1)  # a flush timer at 1_200 is recorded in the shard state
     restarted = Harness(tmp_path, stores=h.stores, broadcast=h.broadcast)  # timers not restored
-    restarted.timer_service_for("v1").now = 5_000
+    clock = restarted.timer_service_for("v1")
+    clock.now = 5_000  # late, but not so late that the timer must be lost: not doubled
     restarted.event("v1", 2)
-    assert restarted.timers[shard_of("v1", SHARDS)].processing == {5_200}
-    assert [d.timestamp for d in deltas(restarted.flush("v1"))] == [1, 2]
+    assert clock.processing == set()
+    clock.now = 1_200 + LOST_TIMER_MS + 1
+    restarted.event("v1", 3)
+    assert clock.processing == {clock.now + 200}
+    assert [d.timestamp for d in deltas(restarted.flush("v1"))] == [1, 2, 3]
 
 
 def test_pause_buffers_and_timers_replay_after_play(tmp_path: Path) -> None:
