@@ -24,7 +24,8 @@ timeout, event batch window, set through Settings or ``flink run -D``), holding
    timeout count as infinitely late;
 3. **latency at light load**: ``--light-rate`` events/s for 5 s (what the job adds when it is not saturated).
 
-The job is cancelled and the topics deleted before the lock is released.
+The job is cancelled and the topics deleted before the lock is released. Each variant runs ``--repeat`` times
+(default 2; the machine is shared and runs vary by 10-20 %); the summary gives min / median / max.
 
 Run: ``.venv/bin/python benchmarks/bench_inference.py [--variants default,bundle-small,...]``.
 """
@@ -35,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -256,10 +258,35 @@ def print_table(variants: list[dict[str, Any]]) -> None:
             print(f"  {v['variant']:<14}  {v['error']}")
             continue
         lo, li = v["latency_loaded"], v["latency_light"]
-        print(f"  {v['variant']:<14}{v['backlog']['sustained_eps']:>13,.0f}{v['loaded_output_eps']:>16,.0f}"
+        label = f"{v['variant']} #{v.get('run', 1)}"
+        print(f"  {label:<16}{v['backlog']['sustained_eps']:>11,.0f}{v['loaded_output_eps']:>16,.0f}"
               f"{_ms(lo['p50_s']):>11}{_ms(lo['p99_s']):>11}{_ms(li['p50_s']):>11}{_ms(li['p99_s']):>11}")
-    for v in variants:
+    for v in {v["variant"]: v for v in variants}.values():
         print(f"    {v['variant']}: {v['description']}")
+
+
+def summarize(variants: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per variant, over its runs: min / median / max of the sustained rate and of the loaded p99."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(v["variant"] for v in variants):
+        runs = [v for v in variants if v["variant"] == name and "error" not in v]
+        if not runs:
+            continue
+        eps = sorted(v["backlog"]["sustained_eps"] for v in runs)
+        p99 = sorted(v["latency_loaded"]["p99_s"] for v in runs)
+        summary[name] = {"runs": len(runs), "sustained_eps": [eps[0], statistics.median(eps), eps[-1]],
+                         "p99_loaded_s": [p99[0], statistics.median(p99), p99[-1]]}  # fmt: skip
+    return summary
+
+
+def print_summary(summary: dict[str, dict[str, Any]]) -> None:
+    print("\n[over the runs: min / median / max]")
+    for name, s in summary.items():
+        eps, p99 = s["sustained_eps"], s["p99_loaded_s"]
+        row(f"{name}: sustained ({s['runs']} runs)", " / ".join(f"{e / 1000:.1f}k" for e in eps),
+            ">= 20.0k median", eps[1] >= TARGETS["sustained_eps"])
+        row(f"{name}: p99 at 1e4/s offered", " / ".join(f"{x * 1000:.0f}" for x in p99) + " ms",
+            "< 1,000 ms median", p99[1] < TARGETS["p99_latency_s"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=45.0, help="seconds to wait for forecasts")
     parser.add_argument("--profile-events", type=int, default=20_000)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each variant (the machine is shared)")
     args = parser.parse_args(argv)
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
@@ -304,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         if not FlinkCluster(RuntimePaths()).healthy():
             raise RuntimeError("no Flink cluster on :8081 (the shared runtime is not running)")
         results["variants"] = []
-        for name in names:
-            print(f"[variant {name}: {DESCRIPTIONS[name]}]", flush=True)
+        for name, run in ((n, r) for n in names for r in range(1, args.repeat + 1)):
+            print(f"[variant {name}, run {run}/{args.repeat}: {DESCRIPTIONS[name]}]", flush=True)
             variant = run_variant(name, records, data_dir, args)
+            variant["run"] = run
             results["variants"].append(variant)
             if "error" in variant:
                 print(f"  {variant['error']}")
@@ -319,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_cpu(variant, prof["us_per_event"])
         print("\n[table]")
         print_table(results["variants"])
+        results["summary"] = summarize(results["variants"])
+        print_summary(results["summary"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         results["wall_s"] = time.perf_counter() - started
