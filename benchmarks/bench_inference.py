@@ -250,7 +250,7 @@ def _ms(seconds: float) -> str:
 
 def print_table(variants: list[dict[str, Any]]) -> None:
     """One line per variant: throughput, latency under 1e4/s and under light load."""
-    head = (f"  {'variant':<14}{'backlog ev/s':>13}{'@1e4: out ev/s':>16}{'p50':>11}{'p99':>11}"
+    head = (f"  {'variant':<16}{'backlog ev/s':>11}{'@1e4: out ev/s':>16}{'p50':>11}{'p99':>11}"
             f"{'light p50':>11}{'light p99':>11}")  # fmt: skip
     print(head)
     for v in variants:
