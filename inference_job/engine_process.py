@@ -51,6 +51,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
+from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync, resume
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
@@ -70,7 +71,6 @@ __all__ = [
     "CONTROL_STATE",
     "END_OF_INPUT",
     "FORECASTS",
-    "LOST_TIMER_MS",
     "EngineProcess",
     "ModelCache",
     "ShardState",
@@ -84,12 +84,6 @@ _LOG = logging.getLogger(__name__)
 
 CONTROL_STATE = MapStateDescriptor("engine_control", Types.STRING(), Types.STRING())
 FORECASTS = string_tag("forecasts")
-END_OF_INPUT = 2**62
-"""Event-time timer reached only by the final (``Long.MAX``) watermark of a bounded input."""
-LOST_TIMER_MS = 10_000
-"""A processing-time timer recorded as armed but overdue by this much is taken as lost (a restore does
-not promise to fire the checkpoint's processing-time timers) and armed again. Timers that are merely
-late under load must not be doubled: each extra timer is one more call into Python."""
 
 _PARTITION_BY = {Domain.MARITIME: "mmsi", Domain.FINANCE: "pan"}
 
@@ -331,7 +325,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             timers.register_event_time_timer(END_OF_INPUT)
             shard.end_armed = True
         now = timers.current_processing_time()
-        if shard.timer_at is None or shard.timer_at < now - LOST_TIMER_MS:
+        if needs_timer(shard.timer_at, now):
             delay = self.flush_ms if shard.deltas else self.poll_ms
             shard.timer_at = now + delay
             timers.register_processing_time_timer(shard.timer_at)

@@ -23,16 +23,14 @@ from pyflink.datastream import TimeDomain
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.closing import ClosingState, on_batch, on_end, on_poll
-from inference_job.engine_process import LOST_TIMER_MS
 from inference_job.scoring import decode_rows
 from protocol.codec import encode
 
 __all__ = ["END_OF_INPUT", "ScoreAggregator", "global_key"]
 
 GLOBAL_KEY = "GLOBAL"
-END_OF_INPUT = 2**62
-"""Event-time timer reached only by the final (``Long.MAX``) watermark of a bounded input."""
 
 
 def global_key(value: Any) -> str:
@@ -80,13 +78,13 @@ class ScoreAggregator(KeyedProcessFunction):
     def _arm(self, state: ClosingState, ctx: Any) -> ClosingState:
         """One processing-time poll timer while anything is held or open.
 
-        A timer recorded as armed but overdue by :data:`LOST_TIMER_MS` is taken as lost and armed again.
+        A recorded timer is replaced only when lost (:func:`flink_common.timers.needs_timer`).
         """
         if not state.pending:
             return state
         timers = ctx.timer_service()
         now = timers.current_processing_time()
-        if state.poll_at is not None and state.poll_at >= now - LOST_TIMER_MS:
+        if not needs_timer(state.poll_at, now):
             return state
         at = now + self.poll_ms
         timers.register_processing_time_timer(at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,12 +45,27 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture()
-def unique_topic(kafka_bootstrap: str) -> Iterator[str]:
-    """A fresh single-partition topic, deleted afterwards."""
+def new_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Makes fresh topics (``new_topic(partitions=1, prefix="test")``); all are deleted afterwards."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    name = f"test-{uuid.uuid4().hex[:12]}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
-    yield name
-    admin.delete_topics([name])[name].result(timeout=30)
+    made: list[str] = []
+
+    def make(partitions: int = 1, prefix: str = "test") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(
+            timeout=30
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        admin.delete_topics([name])[name].result(timeout=30)
+
+
+@pytest.fixture()
+def unique_topic(new_topic: Callable[..., str]) -> str:
+    """A fresh single-partition topic, deleted afterwards."""
+    return new_topic()

@@ -31,14 +31,27 @@ class FakeRuntimeContext(FakeMetricsRuntime):
         return self.states.setdefault(descriptor.get_name(), FakeValueState())
 
 
-class FakeTimerContext:
-    """Context with a timer service recording event-time timers."""
+class FakeTimerService:
+    """Context and timer service in one: a settable processing-time clock, the registered timers and the
+    time domain of the timer being fired."""
 
-    def __init__(self) -> None:
-        self.event_timers: set[int] = set()
+    def __init__(self, now: int = 1_000) -> None:
+        self.now = now
+        self.event: set[int] = set()
+        self.processing: set[int] = set()
+        self.domain: Any = None
 
-    def timer_service(self) -> FakeTimerContext:
+    def timer_service(self) -> FakeTimerService:
         return self
 
+    def current_processing_time(self) -> int:
+        return self.now
+
     def register_event_time_timer(self, ts: int) -> None:
-        self.event_timers.add(ts)
+        self.event.add(ts)
+
+    def register_processing_time_timer(self, ts: int) -> None:
+        self.processing.add(ts)
+
+    def time_domain(self) -> Any:
+        return self.domain

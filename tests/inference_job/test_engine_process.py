@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flink_fakes import FakeTimerService
 from metric_fakes import FakeMetricsRuntime
 
+from flink_common.timers import LOST_TIMER_MS
 from inference_job.engine_process import (
     END_OF_INPUT,
     FORECASTS,
-    LOST_TIMER_MS,
     EngineProcess,
     ModelCache,
     event_model,
@@ -37,22 +38,6 @@ from protocol.messages import (
 )
 from protocol.settings import Domain, Settings
 from shared_volume.registry import RegistryEntry, publish
-
-
-class FakeTimers:
-    def __init__(self) -> None:
-        self.event: set[int] = set()
-        self.processing: set[int] = set()
-        self.now = 1_000
-
-    def register_event_time_timer(self, ts: int) -> None:
-        self.event.add(ts)
-
-    def register_processing_time_timer(self, ts: int) -> None:
-        self.processing.add(ts)
-
-    def current_processing_time(self) -> int:
-        return self.now
 
 
 class FakeBroadcastState(dict):
@@ -88,7 +73,7 @@ class Harness:
         self.m1 = write_model(tmp / "m1.json", "m1", bias=0.2)
         self.stores = stores if stores is not None else {"runs": PickledStore(), "shard": PickledStore()}
         self.broadcast = broadcast if broadcast is not None else FakeBroadcastState()
-        self.timers: dict[int, FakeTimers] = {}
+        self.timers: dict[int, FakeTimerService] = {}
         self.fn = EngineProcess(
             ModelRef("m0", self.m0), registry_path=str(tmp / "registry.json"), loader=load,
             batch_size=batch_size, flush_ms=flush_ms,
@@ -135,11 +120,11 @@ class Harness:
     def get_current_key(self) -> int:
         return self.shard
 
-    def timer_service(self) -> FakeTimers:
-        return self.timers.setdefault(self.shard, FakeTimers())
+    def timer_service(self) -> FakeTimerService:
+        return self.timers.setdefault(self.shard, FakeTimerService())
 
-    def timer_service_for(self, key: str) -> FakeTimers:
-        return self.timers.setdefault(shard_of(key, SHARDS), FakeTimers())
+    def timer_service_for(self, key: str) -> FakeTimerService:
+        return self.timers.setdefault(shard_of(key, SHARDS), FakeTimerService())
 
     def time_domain(self) -> Any:
         return self._domain

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pyflink.common import Types
 from pyflink.datastream.functions import KeyedProcessFunction
 from pyflink.table import StreamTableEnvironment
@@ -62,12 +61,8 @@ class TagWithKey(KeyedProcessFunction):
 
 
 @pytest.fixture()
-def input_topic(kafka_bootstrap: str) -> Iterator[str]:
-    name = f"batches-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(timeout=30)
-    yield name
-    admin.delete_topics([name])[name].result(timeout=30)
+def input_topic(new_topic: Callable[..., str]) -> str:
+    return new_topic(partitions=2, prefix="batches")
 
 
 @pytest.mark.kafka

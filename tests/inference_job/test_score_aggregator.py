@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flink_fakes import FakeRuntimeContext
+from flink_fakes import FakeRuntimeContext, FakeTimerService
 from pyflink.datastream import TimeDomain
 
 from inference_job.score_aggregator import END_OF_INPUT, ScoreAggregator, global_key
@@ -21,32 +19,14 @@ def batch(*rows: list[object]) -> str:
     return encode_batch(list(rows))
 
 
-class Clock:
-    """Timer service and context: a settable processing-time clock, recorded timers."""
-
-    def __init__(self) -> None:
-        self.now = 10_000
-        self.event: set[int] = set()
-        self.processing: set[int] = set()
-        self.domain = TimeDomain.PROCESSING_TIME
-
-    def timer_service(self) -> Clock:
-        return self
-
-    def current_processing_time(self) -> int:
-        return self.now
-
-    def register_event_time_timer(self, ts: int) -> None:
-        self.event.add(ts)
-
-    def register_processing_time_timer(self, ts: int) -> None:
-        self.processing.add(ts)
-
-    def time_domain(self) -> Any:
-        return self.domain
+def make_clock() -> FakeTimerService:
+    """Timer service and context at 10 s of processing time, firing processing-time timers."""
+    clock = FakeTimerService(now=10_000)
+    clock.domain = TimeDomain.PROCESSING_TIME
+    return clock
 
 
-def poll(fn: ScoreAggregator, clock: Clock) -> list[ScoreReport]:
+def poll(fn: ScoreAggregator, clock: FakeTimerService) -> list[ScoreReport]:
     clock.now = min(clock.processing)
     clock.processing.discard(clock.now)
     return [ScoreReport.model_validate_json(r) for r in fn.on_timer(clock.now, clock)]  # type: ignore[arg-type]
@@ -54,7 +34,7 @@ def poll(fn: ScoreAggregator, clock: Clock) -> list[ScoreReport]:
 
 def test_intervals_close_on_polls_once_progress_is_held_long_enough() -> None:
     fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200)
-    runtime, clock = FakeRuntimeContext(), Clock()
+    runtime, clock = FakeRuntimeContext(), make_clock()
     fn.open(runtime)  # type: ignore[arg-type]
     # shards deliver out of order: the later one first; the grid is still anchored at the earliest
     assert list(fn.process_element(batch(delta(1130, tn=3), delta(1050, fp=1)), clock)) == []  # type: ignore[arg-type]
@@ -82,7 +62,7 @@ def test_intervals_close_on_polls_once_progress_is_held_long_enough() -> None:
 def test_no_timer_is_left_armed_once_nothing_is_open() -> None:
     fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=0, poll_ms=200)
     fn.open(FakeRuntimeContext())  # type: ignore[arg-type]
-    clock = Clock()
+    clock = make_clock()
     list(fn.process_element(batch(delta(1000, tp=1)), clock))  # type: ignore[arg-type]
     list(fn.process_element(batch(delta(1250)), clock))  # type: ignore[arg-type]
     assert [r.interval_start for r in poll(fn, clock)] == [1000]  # progress 1250 - 0 - 1 closes [1000, 1100)
@@ -94,9 +74,10 @@ def test_an_overdue_poll_recorded_in_the_state_is_armed_again() -> None:
     runtime = FakeRuntimeContext()
     fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200)
     fn.open(runtime)  # type: ignore[arg-type]
-    list(fn.process_element(batch(delta(1000)), Clock()))  # type: ignore[arg-type]  # poll at 10_200
-    restored, clock = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200), Clock()
+    list(fn.process_element(batch(delta(1000)), make_clock()))  # type: ignore[arg-type]  # poll at 10_200
+    restored = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, poll_ms=200)
     restored.open(runtime)  # type: ignore[arg-type]
+    clock = make_clock()
     clock.now = 60_000  # the recorded timer is long overdue and was not restored
     list(restored.process_element(batch(delta(1001)), clock))  # type: ignore[arg-type]
     assert clock.processing == {60_200}
