@@ -8,27 +8,29 @@ PY         := $(VENV)/bin/python
 MODE       ?= embedded
 PYTEST_ARGS ?=
 JOBS       := collector_job factory_job controller_job inference_job
-SHARED_DATA ?= ../shared/data
+DATA_FILES ?= data
 SYNTHETIC  := run/data/synthetic.csv
 STREAM     ?= $(SYNTHETIC)
 REGISTRY   ?= run/data/models/registry.json
 
-.PHONY: help install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
+.PHONY: help prereqs install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
         lint train demo eval eval-real feed instruct bench-wayeb bench-learning bench-runtime \
         bench-inference clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON_SYS) >/dev/null || { echo "error: $(PYTHON_SYS) not found"; exit 1; }
+prereqs: ## check Python 3.11, Java 17+ and Maven; one line per missing piece, saying how to get it
+	@bash runtime/check-prereqs.sh $(PYTHON_SYS)
+
+$(VENV)/.installed: pyproject.toml | prereqs
 	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	$(PY) -m pip check
 	touch $@
 
-runtime/lib/.fetched: runtime/pom.xml
+runtime/lib/.fetched: runtime/pom.xml | prereqs
 	mvn -q -B -f runtime/pom.xml dependency:copy-dependencies -Pconnector -DoutputDirectory=lib/connector
 	mvn -q -B -f runtime/pom.xml dependency:copy-dependencies -Pkafka -DincludeScope=runtime -DoutputDirectory=lib/kafka
 	touch $@
@@ -112,9 +114,9 @@ eval: install $(STREAM) ## offline evaluation: static vs retrain-only vs full RT
 	$(PY) -m rtcef_eval --stream $(STREAM) --out out/eval $(EVAL_ARGS)
 
 eval-real: install ## the same on the real vessel stream with the original RTCEF port pattern
-	$(PY) -m rtcef_eval --stream $(SHARED_DATA)/maritime/227592820.csv \
-		--pattern $(SHARED_DATA)/patterns/port-original/pattern.sre \
-		--declarations $(SHARED_DATA)/patterns/port-original/declarations.sre --out out/eval-real $(EVAL_ARGS)
+	$(PY) -m rtcef_eval --stream $(DATA_FILES)/maritime/227592820.csv \
+		--pattern $(DATA_FILES)/patterns/port-original/pattern.sre \
+		--declarations $(DATA_FILES)/patterns/port-original/declarations.sre --out out/eval-real $(EVAL_ARGS)
 
 train: install $(STREAM) ## bootstrap model (offline-optimised) on the first 2 weeks of STREAM, registered as current
 	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 2 --optimise-steps 15

@@ -71,7 +71,7 @@ from protocol.messages import (  # noqa: E402
 from protocol.settings import Settings, load_settings  # noqa: E402
 from wayeb_py.io import read_events  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"
 VESSEL = DATA / "maritime" / "227592820.csv"
 PORT_ORIGINAL = DATA / "patterns" / "port-original"
 RESULTS = ROOT / "benchmarks" / "results" / "bench_learning.json"

@@ -47,7 +47,7 @@ from wayeb_py.io import read_events  # noqa: E402
 from wayeb_py.patterns import load_pattern  # noqa: E402
 from wayeb_py.scoring import iter_steps, score_stream  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"
 STREAM = DATA / "maritime" / "227592820.csv"
 PATTERN = (DATA / "patterns" / "port" / "pattern.sre", DATA / "patterns" / "port" / "declarations.sre")
 RESULTS = ROOT / "benchmarks" / "results" / "bench_wayeb.json"

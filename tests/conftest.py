@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the shared data, a real Kafka broker, unique topics.
+"""Shared fixtures: a private data folder per test, a real Kafka broker, unique topics.
 
 Tests that need a broker use the ``kafka_bootstrap`` fixture. It prefers ``KAFKA_BOOTSTRAP_SERVERS``,
 then the embedded broker started by ``make start`` (``make test`` starts it). A missing broker is a
@@ -14,16 +14,18 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("RTCEF_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from tests.repo_audit import OUTSIDE_READS
 
 
-def shared_data(relative: str) -> Path:
-    """Path of a file in the shared data folder; a clear failure if it is missing."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.fail(f"shared data file missing: {path} (set RTCEF_SHARED_DATA to the shared/data folder)")
-    return path
+@pytest.fixture(autouse=True)
+def _nothing_read_beside_the_repository() -> Iterator[None]:
+    """A test fails if it (or the code it runs in this process) opened a file beside the repository."""
+    before = len(OUTSIDE_READS)
+    yield
+    opened = OUTSIDE_READS[before:]
+    del OUTSIDE_READS[before:]
+    if opened:
+        pytest.fail(f"opened files outside the repository: {sorted(set(opened))[:5]}")
 
 
 @pytest.fixture(autouse=True)

@@ -116,7 +116,6 @@ def dataset(version: int, *paths: str) -> DatasetVersion:
     )
 
 
-MARITIME_COLUMNS = ["timestamp", "mmsi", "lon", "lat", "speed", "heading", "cog", "annotation"]
 
 
 def write_buckets(folder, frame, n_buckets: int, *, shuffle_columns: bool = False) -> list[str]:
@@ -133,28 +132,3 @@ def write_buckets(folder, frame, n_buckets: int, *, shuffle_columns: bool = Fals
         part[cols].to_csv(path, index=False)
         paths.append(str(path))
     return paths
-
-
-def maritime_frame(shared_csv, rows: int):
-    """The first ``rows`` events of the shared vessel track, with text keys."""
-    import pandas as pd
-
-    return pd.read_csv(
-        shared_csv, header=None, names=MARITIME_COLUMNS, dtype={"mmsi": str, "annotation": str}, nrows=rows
-    )
-
-
-def shared_file(relative: str):
-    """A shared data file (``RTCEF_SHARED_DATA`` or ``<repo>/../shared/data``); the test fails if absent."""
-    import os
-    from pathlib import Path
-
-    import pytest
-
-    root = Path(
-        os.environ.get("RTCEF_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")
-    )
-    path = root / relative
-    if not path.exists():
-        pytest.fail(f"shared data file missing: {path}")
-    return path

@@ -6,13 +6,14 @@ import json
 import sys
 
 import pytest
-from factory_fakes import command, maritime_frame, params, shared_file, write_buckets
+from factory_fakes import command, params, write_buckets
 
 from factory_job.main import build_graph
 from protocol.codec import encode
 from protocol.messages import CommandType, DatasetVersion
 from protocol.settings import load_settings
 from shared_volume.registry import load_registry
+from tests.repo_data import DATA_ROOT, maritime_frame
 
 T = CommandType
 
@@ -34,7 +35,7 @@ def test_factory_graph_end_to_end(tmp_path):
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
 
-    folder = shared_file("patterns/port-original")
+    folder = DATA_ROOT / "patterns" / "port-original"
     settings = load_settings(
         data_dir=tmp_path / "vol",
         pattern_path=folder / "pattern.sre",
@@ -42,7 +43,7 @@ def test_factory_graph_end_to_end(tmp_path):
         horizon=50,
         min_dataset_events=100,
     )
-    frame = maritime_frame(shared_file("maritime/227592820.csv"), 2000)
+    frame = maritime_frame(2000)
     buckets = write_buckets(tmp_path / "buckets", frame, 2)
     datasets = [
         encode(DatasetVersion(version=0, timestamp=0, bucket_starts=(0, 1), bucket_paths=tuple(buckets))),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from factory_fakes import command, maritime_frame, params, shared_file, write_buckets
+from factory_fakes import command, params, write_buckets
 
 from factory_job.factory_state import initial_state, step
 from factory_job.state import Channel, DatasetInfo
@@ -13,6 +13,7 @@ from factory_job.training import WayebTrainer, load_events, metric_set
 from protocol.messages import CommandType, CreationMethod, DatasetVersion, ReportStatus
 from protocol.settings import Settings, load_settings
 from shared_volume.registry import history_path, load_history, load_registry
+from tests.repo_data import DATA_ROOT, maritime_frame
 from wayeb_py.engine import SPSTModel
 from wayeb_py.estimator import SPSTForecaster
 from wayeb_py.evaluation import Metrics
@@ -24,7 +25,7 @@ ROWS = 3000
 
 @pytest.fixture()
 def port_settings(tmp_path) -> Settings:
-    folder = shared_file("patterns/port-original")
+    folder = DATA_ROOT / "patterns" / "port-original"
     return load_settings(
         data_dir=tmp_path / "vol",
         pattern_path=folder / "pattern.sre",
@@ -38,7 +39,7 @@ def port_settings(tmp_path) -> Settings:
 
 @pytest.fixture()
 def frame() -> pd.DataFrame:
-    return maritime_frame(shared_file("maritime/227592820.csv"), ROWS)
+    return maritime_frame(ROWS)
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from rtcef_eval.cli import load_stream, main, parse_modes
 from rtcef_eval.simulation import Mode
 from rtcef_eval.wayeb_backend import WayebBackend
 from rtcef_eval.weeks import split_weeks
-from tests.conftest import shared_data
+from tests.repo_data import data_file
 from wayeb_py.evaluation import Metrics
 from wayeb_py.patterns import load_pattern
 from wayeb_py.scoring import score_stream
@@ -27,9 +27,9 @@ PARAMS = Hyperparameters(confidence=0.3, order=3, p_min=0.001, gamma=0.002)
 
 def _paths() -> tuple[Path, Path, Path]:
     return (
-        shared_data("maritime/227592820.csv"),
-        shared_data("patterns/port-original/pattern.sre"),
-        shared_data("patterns/port-original/declarations.sre"),
+        data_file("maritime", "227592820.csv"),
+        data_file("patterns", "port-original", "pattern.sre"),
+        data_file("patterns", "port-original", "declarations.sre"),
     )
 
 
