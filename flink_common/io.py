@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 from pyflink.common import Configuration, Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
@@ -21,7 +22,12 @@ from pyflink.datastream.connectors.kafka import (
     KafkaSink,
     KafkaSource,
 )
+from pyflink.java_gateway import get_gateway
+from pyflink.table import DataTypes, StreamTableEnvironment
+from pyflink.table.types import _to_java_data_type
+from pyflink.util.java_utils import load_java_class
 
+from protocol.codec import TOMBSTONE
 from protocol.settings import PROJECT_ROOT, Settings
 
 CONNECTOR_DIR = PROJECT_ROOT / "runtime" / "lib" / "connector"
@@ -85,7 +91,13 @@ def read_topic(
     from_latest: bool = False,
     bounded: bool = False,
 ) -> DataStream:
-    """A stream of raw JSON strings from ``topic``; offsets are in Flink state, so restarts resume.
+    """A stream of raw record values of ``topic`` as text; offsets are in Flink state, so restarts resume.
+
+    No record can fail the source: values are decoded with Kafka's own ``StringDeserializer`` (bytes that
+    are not UTF-8 become U+FFFD, never an error), and a record without a value (a tombstone) becomes the
+    text :data:`protocol.codec.TOMBSTONE`, which every decoder rejects with the reason "tombstone", so it
+    goes to the topic's dead letters like any other unusable record. The replacement happens in the JVM
+    (Flink SQL), before any Python operator, because a null would already break PyFlink's string coder.
 
     ``bounded`` stops the source at the offsets that are latest when the job starts, so that a batch of
     records already in the topic can be processed to the end (tests, replays); jobs run unbounded.
@@ -98,14 +110,50 @@ def read_topic(
         .set_starting_offsets(
             KafkaOffsetsInitializer.latest() if from_latest else KafkaOffsetsInitializer.earliest()
         )
-        .set_value_only_deserializer(SimpleStringSchema())
         .set_property("partition.discovery.interval.ms", "10000")
     )
+    builder._j_builder.setDeserializer(_null_keeping_value_deserializer())
     if bounded:
         builder = builder.set_bounded(KafkaOffsetsInitializer.latest())
     source = builder.build()
     watermarks = WatermarkStrategy.no_watermarks()
-    return env.from_source(source, watermarks, f"kafka:{topic}").uid(f"source-{topic}-{group}")
+    values = env.from_source(source, watermarks, f"kafka:{topic}").uid(f"source-{topic}-{group}")
+    return _tombstones_as_text(env, values, f"{topic}-{group}")
+
+
+def _null_keeping_value_deserializer() -> object:
+    """Kafka's ``StringDeserializer`` on record values: a null value stays null instead of throwing.
+
+    The class is the one inside the SQL connector jar the cluster loads, where Kafka is relocated.
+    """
+    schema = get_gateway().jvm.org.apache.flink.connector.kafka.source.reader.deserializer
+    string_deserializer = load_java_class(
+        "org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.StringDeserializer"
+    )
+    return schema.KafkaRecordDeserializationSchema.valueOnly(string_deserializer)
+
+
+def _tombstones_as_text(env: StreamExecutionEnvironment, values: DataStream, name: str) -> DataStream:
+    """``values`` with every null replaced by :data:`~protocol.codec.TOMBSTONE`, in Flink SQL (JVM only)."""
+    t_env = table_env(env)
+    view = "values_" + "".join(c if c.isalnum() else "_" for c in name) + f"_{id(values)}"
+    t_env.create_temporary_view(view, t_env.from_data_stream(values))
+    marker = TOMBSTONE.replace("'", "''")
+    texts = t_env.sql_query(f"SELECT COALESCE(f0, '{marker}') AS v FROM {view}")
+    j_stream = t_env._j_tenv.toDataStream(texts._j_table, _to_java_data_type(DataTypes.STRING()))
+    return DataStream(j_stream)
+
+
+_TABLE_ENVS: weakref.WeakKeyDictionary[StreamExecutionEnvironment, StreamTableEnvironment] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def table_env(env: StreamExecutionEnvironment) -> StreamTableEnvironment:
+    """The one table environment of ``env`` (made on first use), for the SQL parts of a job's graph."""
+    if env not in _TABLE_ENVS:
+        _TABLE_ENVS[env] = StreamTableEnvironment.create(env)
+    return _TABLE_ENVS[env]
 
 
 def write_topic(stream: DataStream, settings: Settings, topic: str) -> None:

@@ -20,10 +20,9 @@ from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
-from pyflink.table import StreamTableEnvironment
 
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import read_topic, write_topic
+from flink_common.io import read_topic, table_env, write_topic
 from flink_common.job import run_job
 from flink_common.latency import set_bundle_time
 from inference_job.engine_process import (
@@ -147,7 +146,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[
     The job's latency defaults apply (:func:`apply_latency_defaults`).
     """
     apply_latency_defaults(env, settings)
-    t_env = StreamTableEnvironment.create(env)
+    t_env = table_env(env)
     events = read_topic(env, settings, settings.input_topic, group="inference-input")
     batches = batch_in_jvm(
         t_env,

@@ -2,8 +2,9 @@
 
 ``make_env`` + ``read_topic(bounded=True)`` -> a decoding operator -> ``write_topic`` for the good events and
 ``write_dead_letters`` for the rest. Good events must come out complete and in order; every malformed payload
-(bad JSON, wrong field types, bytes that are not UTF-8) must land on ``<input>.dlq`` with its reason and raw
-payload, and nothing on the catch-all dead-letter topic. Run it holding the cluster lock (it uses the broker).
+(bad JSON, wrong field types, bytes that are not UTF-8, a tombstone: a record with no value) must land on
+``<input>.dlq`` with its reason and raw payload, and nothing on the catch-all dead-letter topic. Run it
+holding the cluster lock (it uses the broker).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyflink.common import Types
 
 from flink_common import make_env, read_topic, string_tag, write_dead_letters, write_topic
 from flink_common.first_operator import DecodeOrDeadLetter
-from protocol.codec import decode, encode
+from protocol.codec import TOMBSTONE, decode, encode
 from protocol.messages import DeadLetter, MaritimeEvent
 from protocol.settings import Settings
 
@@ -97,10 +98,11 @@ def test_bounded_job_decodes_in_order_and_dead_letters_each_bad_payload_on_the_t
     io_settings: tuple[Settings, str],
 ) -> None:
     settings, output = io_settings
-    payloads = [good_event(i) for i in range(GOOD_EVENTS)]
+    payloads: list[bytes | None] = [good_event(i) for i in range(GOOD_EVENTS)]
     payloads.insert(5, BAD_JSON)
     payloads.insert(17, WRONG_TYPES)
     payloads.append(NOT_UTF8)
+    payloads.insert(30, None)  # a tombstone
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True})
     for payload in payloads:
         producer.produce(settings.input_topic, value=payload)
@@ -121,10 +123,11 @@ def test_bounded_job_decodes_in_order_and_dead_letters_each_bad_payload_on_the_t
     assert outputs == expected  # all of them, in order, nothing extra
 
     dlq = settings.dlq_topic(settings.input_topic)
-    letters = [DeadLetter.model_validate_json(v) for v in read_all(bootstrap, dlq, 3, 30)]
-    assert [letter.source_topic for letter in letters] == [settings.input_topic] * 3
+    letters = [DeadLetter.model_validate_json(v) for v in read_all(bootstrap, dlq, 4, 30)]
+    assert [letter.source_topic for letter in letters] == [settings.input_topic] * 4
     assert all(letter.reason.startswith("MaritimeEvent: ") and letter.job == "io-test" for letter in letters)
-    bad_json, wrong_types, not_utf8 = letters
+    bad_json, wrong_types, tombstone, not_utf8 = letters
+    assert "tombstone" in tombstone.reason and tombstone.payload == TOMBSTONE
     assert bad_json.payload == BAD_JSON.decode() and "json" in bad_json.reason.lower()
     assert wrong_types.payload == WRONG_TYPES.decode() and "(+" in wrong_types.reason  # several fields wrong
     # The source decodes values as UTF-8: bytes that are not UTF-8 arrive as U+FFFD, the rest unchanged.
