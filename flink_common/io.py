@@ -27,6 +27,7 @@ from pyflink.table import DataTypes, StreamTableEnvironment
 from pyflink.table.types import _to_java_data_type
 from pyflink.util.java_utils import load_java_class
 
+from flink_common.loopback import bind_loopback_only
 from protocol.codec import TOMBSTONE
 from protocol.settings import PROJECT_ROOT, Settings
 
@@ -68,6 +69,7 @@ def make_env(settings: Settings, *, with_kafka: bool = True) -> StreamExecutionE
     be resubmitted from its newest checkpoint (``rtcef_ops.recovery``). Local runs keep Flink's default:
     they have no checkpoint directory to retain anything in.
     """
+    bind_loopback_only()
     env = StreamExecutionEnvironment.get_execution_environment(flink_options(settings))
     env.set_parallelism(settings.parallelism)
     env.enable_checkpointing(settings.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)

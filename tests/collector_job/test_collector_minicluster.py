@@ -12,6 +12,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from collector_job import bucket_files as bf
 from collector_job.main import build_graph
+from flink_common.loopback import bind_loopback_only
 from protocol.codec import encode
 from protocol.messages import AssemblyAck, DatasetVersion, DeadLetter
 from protocol.settings import BucketAlignment, Settings
@@ -58,6 +59,7 @@ def test_collector_graph_buckets_announces_and_releases(tmp_path: Path) -> None:
         encode(AssemblyAck(version=1, bucket_starts=(BASE, BASE + HOUR))),
     ]
 
+    bind_loopback_only()
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
     env.set_python_executable(sys.executable)

@@ -35,6 +35,8 @@ def test_factory_graph_end_to_end(tmp_path):
     from pyflink.common import Types
     from pyflink.datastream import StreamExecutionEnvironment
 
+    from flink_common.loopback import bind_loopback_only
+
     folder = DATA_ROOT / "patterns" / "port-original"
     settings = load_settings(
         data_dir=tmp_path / "vol",
@@ -44,7 +46,7 @@ def test_factory_graph_end_to_end(tmp_path):
         min_dataset_events=100,
     )
     frame = maritime_frame(2000)
-    buckets = write_buckets(tmp_path / "buckets", frame, 2)
+    buckets = write_buckets(settings.buckets_dir, frame, 2)
     datasets = [
         encode(DatasetVersion(version=0, timestamp=0, bucket_starts=(0, 1), bucket_paths=tuple(buckets))),
         "not a dataset",
@@ -59,6 +61,7 @@ def test_factory_graph_end_to_end(tmp_path):
         '{"id": "broken"}',
     ]
 
+    bind_loopback_only()
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
     env.set_python_executable(sys.executable)
