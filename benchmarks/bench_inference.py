@@ -289,19 +289,28 @@ def print_summary(summary: dict[str, dict[str, Any]]) -> None:
             "< 1,000 ms median", p99[1] < TARGETS["p99_latency_s"])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Options of the inference benchmark, all kebab-case."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vessels", type=int, default=200)
-    parser.add_argument("--weeks", type=int, default=8)
-    parser.add_argument("--compress", type=int, default=6)
+    parser.add_argument("--vessels", type=int, default=200, help="vessels of the synthetic stream")
+    parser.add_argument("--weeks", type=int, default=8, help="weeks of the synthetic stream")
+    parser.add_argument("--compress", type=int, default=6, help="divide the trips per week by about this")
     parser.add_argument("--backlog", type=int, default=150_000, help="events written before the job starts")
     parser.add_argument("--rate", type=float, default=1e4, help="offered events/s of the latency run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the latency run")
     parser.add_argument("--light-rate", type=float, default=500.0, help="events/s of the light-load run")
     parser.add_argument("--drain-timeout", type=float, default=45.0, help="seconds to wait for forecasts")
-    parser.add_argument("--profile-events", type=int, default=20_000)
+    parser.add_argument(
+        "--profile-events", type=int, default=20_000, help="events of the per-event profile outside Flink"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant (the machine is shared)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]

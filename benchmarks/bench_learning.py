@@ -363,17 +363,25 @@ def machine() -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Options of the learning benchmark (``--fresh-probe``/``--preload``: the hidden child-process mode)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=15, help="OPT_STEPs per dataset (a default session)")
     parser.add_argument("--weeks", type=int, default=4, help="weeks of the synthetic stream")
     parser.add_argument("--repeat", type=int, default=5, help="controller latency runs per case")
     parser.add_argument("--no-vessel", action="store_true", help="skip the real single-vessel dataset")
     parser.add_argument("--kafka", action="store_true", help="also measure through Kafka (takes the lock)")
-    parser.add_argument("--kafka-instructions", type=int, default=8)
+    parser.add_argument(
+        "--kafka-instructions", type=int, default=8, help="instructions timed through Kafka (with --kafka)"
+    )
     parser.add_argument("--fresh-probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--preload", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status."""
+    args = build_parser().parse_args(argv)
     if args.fresh_probe:
         fresh_probe(args.preload)
         return 0

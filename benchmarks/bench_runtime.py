@@ -196,7 +196,8 @@ def bench_round_trip(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Options of the runtime benchmark (kebab-case; ``-D`` as in Flink's own command line)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0, help="records/s of the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
@@ -205,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="per-job Flink option of the pass-through job (repeatable)")
     parser.add_argument("--force-install", action="store_true", help="run `make install` even if out of date")
     parser.add_argument("--skip-broker", action="store_true", help="do not start the temporary broker")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status."""
+    args = build_parser().parse_args(argv)
     started = time.perf_counter()
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                                "targets": {"round_trip_p99_s": ROUND_TRIP_P99_TARGET_S}}  # fmt: skip

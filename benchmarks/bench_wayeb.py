@@ -213,12 +213,18 @@ def _print_order(r: dict[str, Any]) -> None:
     )
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Options of the wayeb_py benchmark (``--rss-probe`` is the hidden child-process mode)."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=None, help="use only the first N events")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timed figure (best is kept)")
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the process exit status."""
+    args = build_parser().parse_args(argv)
     if not STREAM.exists():
         print(f"missing shared data: {STREAM}", file=sys.stderr)
         return 1

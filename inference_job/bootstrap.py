@@ -125,11 +125,9 @@ def bootstrap(
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m inference_job.bootstrap", description=__doc__.split("\n")[0]
-    )
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-bootstrap`` parser (also ``python -m inference_job.bootstrap``); kebab-case options."""
+    parser = argparse.ArgumentParser(prog="rtcef-bootstrap", description=__doc__.split("\n")[0])
     parser.add_argument("--stream", type=Path, required=True, help="input stream file (JSON lines or CSV)")
     parser.add_argument("--weeks", type=float, default=4.0, help="weeks from the first event to train on")
     parser.add_argument(
@@ -141,6 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--optimise-steps", type=int, default=0,
         help="optimise the hyperparameters offline on these weeks with N Bayesian steps (0: use settings)",
     )  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()

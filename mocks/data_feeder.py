@@ -222,15 +222,15 @@ def feed(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m mocks.data_feeder", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-feed`` parser (also ``python -m mocks.data_feeder``); every option is kebab-case."""
+    p = argparse.ArgumentParser(prog="rtcef-feed", description=__doc__.splitlines()[0])
     p.add_argument(
         "--stream", type=Path, required=True, help="CSV (with or without header) or JSON-lines file"
     )
-    p.add_argument("--format", choices=("csv", "jsonl"), default=None, help="default: from the file suffix")
-    p.add_argument(
-        "--domain", choices=[d.value for d in Domain], default=None, help="default: DOMAIN setting"
-    )
+    p.add_argument("--format", choices=("csv", "jsonl"), default=None, help="file format (default: suffix)")
+    p.add_argument("--domain", choices=[d.value for d in Domain], default=None,
+                   help="stream domain (default: DOMAIN setting)")  # fmt: skip
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--speedup", type=float, default=None, help="replay at X times event-time speed")
     pace.add_argument("--fast", action="store_true", help="send as fast as possible (the default)")
@@ -245,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit status (0 only if every event was acknowledged)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.speedup is not None and args.speedup <= 0:
         print("error: --speedup must be positive", file=sys.stderr)
         return 2

@@ -53,13 +53,14 @@ def send_instruction(producer: ProducerLike, topic: str, instruction: Instructio
         raise DeliveryFailed(f"instruction {instruction.id} not acknowledged on {topic!r}: {reason}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns 0 once the broker acknowledged the instruction."""
-    p = argparse.ArgumentParser(
-        prog="python -m mocks.mock_instruction_producer", description=__doc__.splitlines()[0]
-    )
-    p.add_argument("--type", required=True, choices=[t.value for t in InstructionType], dest="kind")
-    p.add_argument("--model-id", default="default")
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-instruct`` parser (also ``python -m mocks.mock_instruction_producer``), kebab-case."""
+    p = argparse.ArgumentParser(prog="rtcef-instruct", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--type", required=True, choices=[t.value for t in InstructionType], dest="kind",
+        help="what the controller is asked to do",
+    )  # fmt: skip
+    p.add_argument("--model-id", default="default", help="model the instruction is about (default: default)")
     p.add_argument("--timestamp", type=int, default=None, help="event time of the instruction (default: now)")
     p.add_argument(
         "--id", default=None, dest="instruction_id", help="instruction id (default: mock-<random>)"
@@ -69,6 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bootstrap", default=None, help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
     )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; returns 0 once the broker acknowledged the instruction."""
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         overrides = {"kafka_bootstrap_servers": args.bootstrap} if args.bootstrap else {}

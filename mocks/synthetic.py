@@ -348,16 +348,14 @@ def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     frame.loc[:, list(COLUMNS)].to_json(path, orient="records", lines=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: generate a stream, write it, print per-week statistics on stderr."""
-    from mocks.stream_stats import describe  # local import: the stats module imports this one
-
-    p = argparse.ArgumentParser(prog="python -m mocks.synthetic", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-synthetic`` parser (also ``python -m mocks.synthetic``); every option is kebab-case."""
+    p = argparse.ArgumentParser(prog="rtcef-synthetic", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="CSV file to write (with a header line)")
     p.add_argument("--jsonl", type=Path, default=None, help="also write the stream as JSON lines here")
-    p.add_argument("--weeks", type=int, default=8)
-    p.add_argument("--vessels", type=int, default=30)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--weeks", type=int, default=8, help="weeks of traffic (default: %(default)s)")
+    p.add_argument("--vessels", type=int, default=30, help="number of vessels (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="random seed: one seed, one stream (default: 7)")
     p.add_argument("--interval", type=int, default=60, help="seconds between two positions of a vessel")
     p.add_argument("--start", type=int, default=SyntheticConfig.start, help="epoch seconds of week 0")
     p.add_argument("--drift-week", type=int, action="append", default=None,
@@ -366,7 +364,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--drift-aspects", default=",".join(sorted(DRIFT_ASPECTS)),
                    help=f"comma list of what drifts, from {sorted(DRIFT_ASPECTS)}")  # fmt: skip
     p.add_argument("--compress", type=float, default=1.0, help="divide the trips per week by about this")
-    p.add_argument("--gps-noise-m", type=float, default=12.0)
+    p.add_argument("--gps-noise-m", type=float, default=12.0,
+                   help="GPS noise sigma in metres (1.5 times this when not moving)")  # fmt: skip
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: generate a stream, write it, print per-week statistics on stderr."""
+    from mocks.stream_stats import describe  # local import: the stats module imports this one
+
+    p = build_parser()
     args = p.parse_args(argv)
     drift = () if args.no_drift else tuple(args.drift_week or (4,))
     try:

@@ -31,7 +31,7 @@ from .report import format_table, mode_summary, plot_weekly, write_summary, writ
 from .simulation import Mode, ModeResult, WeekRecord, simulate
 from .weeks import Week, split_weeks
 
-__all__ = ["main", "parse_modes"]
+__all__ = ["build_parser", "main", "parse_modes"]
 
 DEFAULT_STEPS = 15
 
@@ -58,8 +58,9 @@ def parse_modes(text: str) -> list[Mode]:
     return modes
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m rtcef_eval", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-eval`` parser (also ``python -m rtcef_eval``); every option is kebab-case."""
+    p = _Parser(prog="rtcef-eval", description=__doc__.splitlines()[0])
     p.add_argument("--stream", required=True, type=Path, help="event file (CSV or JSON lines)")
     p.add_argument("--domain", default=None, choices=[d.value for d in Domain],
                    help="stream domain (default: the DOMAIN setting, maritime)")  # fmt: skip
@@ -237,7 +238,7 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         run(args, load_settings())
     except (ValueError, OSError, KeyError, SettingsError) as exc:

@@ -263,20 +263,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's parser: the synthetic stream, the bootstrap model and the replay, all kebab-case."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rtcef_ops.demo",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--weeks", type=int, default=8, help="weeks of synthetic AIS traffic")
+    add("--vessels", type=int, default=20, help="vessels in the stream")
+    add("--seed", type=int, default=7, help="seed of the synthetic stream")
+    add("--drift-week", type=int, default=4, help="week index where the concept drifts")
+    add("--compress", type=float, default=3.0, help="divide the trips per week by about this")
+    add("--train-weeks", type=int, default=2, help="weeks the bootstrap model learns on")
+    add("--history-k", type=int, default=2, help="weeks per retrain dataset (HISTORY_K)")
+    add("--steps", type=int, default=15, help="Bayesian optimisation steps, offline and per session")
+    add("--threshold", type=float, default=0.3, help="forecast confidence threshold")
+    add("--speedup", type=float, default=15000.0, help="event-time speed-up of the replay")
+    add("--settle", type=float, default=30.0, help="seconds to wait after the last event")
+    add("--stop", action="store_true", help="stop the runtime at the end")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rtcef_ops.demo", description=__doc__)
-    parser.add_argument("--weeks", type=int, default=8)
-    parser.add_argument("--vessels", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--drift-week", type=int, default=4)
-    parser.add_argument("--compress", type=float, default=3.0)
-    parser.add_argument("--train-weeks", type=int, default=2)
-    parser.add_argument("--history-k", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--threshold", type=float, default=0.3)
-    parser.add_argument("--speedup", type=float, default=15000.0, help="event-time speed-up of the replay")
-    parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait after the last event")
-    parser.add_argument("--stop", action="store_true", help="stop the runtime at the end")
+    """Entry point of ``make demo``; returns the process exit status."""
+    parser = build_parser()
     return run(parser.parse_args(argv))
 
 

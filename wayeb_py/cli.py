@@ -25,7 +25,7 @@ from .evaluation import Metrics
 from .io import DOMAINS, read_events
 from .scoring import iter_steps, score_stream
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,7 +55,7 @@ def _progress(total: int, label: str, quiet: bool) -> tuple[Callable[[int], None
 
 
 def _add_stream_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stream", required=True, help="event file (CSV or JSON lines)")
+    p.add_argument("--stream", required=True, metavar="FILE", help="event file (CSV or JSON lines)")
     p.add_argument("--domain", required=True, choices=sorted(DOMAINS), help="stream domain")
     p.add_argument(
         "--format", dest="fmt", choices=["csv", "jsonl"], help="file format (default: by extension)"
@@ -71,43 +71,84 @@ def _add_stream_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``wayeb-py`` parser: kebab-case options; Wayeb's camelCase spellings are accepted as aliases."""
     parser = _Parser(
-        prog="python -m wayeb_py", description="SPST complex event forecasting (Wayeb SPST path)"
+        prog="wayeb-py",
+        description="SPST complex event forecasting (Wayeb SPST path); also run as `python -m wayeb_py`",
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     learn = sub.add_parser("learn", help="learn an SPST model and write it to a .spst file")
-    learn.add_argument("--patterns", required=True, help="pattern .sre file")
-    learn.add_argument("--declarations", help="declarations .sre file")
+    learn.add_argument("--patterns", required=True, metavar="FILE", help="pattern .sre file")
+    learn.add_argument("--declarations", metavar="FILE", help="declarations .sre file")
     _add_stream_args(learn)
-    learn.add_argument("--outputSpst", "--out", dest="outputSpst", required=True, help="model file to write")
+    learn.add_argument(
+        "--out", "--outputSpst", dest="outputSpst", required=True, metavar="FILE", help="model file to write"
+    )
     learn.add_argument("--order", type=int, help="max PST order (default: the pattern's {order:m})")
-    learn.add_argument("--pMin", "--pmin", dest="pMin", type=float, default=0.001)
-    learn.add_argument("--alpha", type=float, default=0.0)
-    learn.add_argument("--gamma", "--gammaMin", dest="gamma", type=float, default=0.001)
-    learn.add_argument("--r", type=float, default=1.05)
-    learn.add_argument("--threshold", type=float, default=0.3)
-    learn.add_argument("--horizon", type=int, default=600)
-    learn.add_argument("--maxSpread", "--max-spread", dest="maxSpread", type=int, default=5)
-    learn.add_argument("--method", choices=["nextk", "smart_scan"], default="nextk")
-    learn.add_argument("--wtMode", choices=["exact_wayeb", "merged"], default="exact_wayeb")
-    learn.add_argument("--cutoff", type=float, default=0.001)
-    learn.add_argument("--distance", default="0.0,1.0", help="min,max remaining percentage (-1,-1 = all)")
-    learn.add_argument("--finalsEnabled", action=argparse.BooleanOptionalAction, default=True)
-    learn.add_argument("--datasetId", help="dataset id recorded in the model provenance")
+    learn.add_argument(
+        "--p-min", "--pMin", "--pmin", dest="pMin", type=float, default=0.001, metavar="P_MIN",
+        help="minimum empirical probability of a context the PST explores (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--alpha", type=float, default=0.0,
+        help="multiplier of the expansion threshold (1 + alpha) * gamma (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--gamma", "--gammaMin", dest="gamma", type=float, default=0.001,
+        help="smoothing floor: least probability of every symbol (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--r", type=float, default=1.05,
+        help="likelihood ratio needed to expand a context (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--threshold", type=float, default=0.3, help="forecast confidence threshold in [0, 1] (default: 0.3)"
+    )
+    learn.add_argument(
+        "--horizon", type=int, default=600, help="waiting-time distribution length (default: 600 events)"
+    )
+    learn.add_argument(
+        "--max-spread", "--maxSpread", dest="maxSpread", type=int, default=5, metavar="MAX_SPREAD",
+        help="nextk window, or the widest smart_scan interval, at most --horizon (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--method", choices=["nextk", "smart_scan"], default="nextk", help="forecast method (default: nextk)"
+    )
+    learn.add_argument(
+        "--wt-mode", "--wtMode", dest="wtMode", choices=["exact_wayeb", "merged"], default="exact_wayeb",
+        help="waiting times with per-path pruning (exact_wayeb) or merged exactly (default: %(default)s)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--cutoff", type=float, default=0.001, help="exact_wayeb per-path pruning threshold (default: 0.001)"
+    )
+    learn.add_argument(
+        "--distance", default="0.0,1.0",
+        help="min,max remaining percentage of the states that forecast (-1,-1 = all; default: 0.0,1.0)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--finals-enabled", "--finalsEnabled", dest="finalsEnabled", action=argparse.BooleanOptionalAction,
+        default=True, help="also forecast right after a detection (default: yes)",
+    )  # fmt: skip
+    learn.add_argument(
+        "--dataset-id", "--datasetId", dest="datasetId", metavar="ID",
+        help="dataset id recorded in the model provenance",
+    )  # fmt: skip
     learn.add_argument("--json", action="store_true", help="print a JSON summary")
 
     ev = sub.add_parser("evaluate", help="score a model on a stream")
-    ev.add_argument("--spst", "--model", dest="spst", required=True, help="model file")
+    ev.add_argument("--spst", "--model", dest="spst", required=True, metavar="FILE", help="model file")
     _add_stream_args(ev)
     ev.add_argument("--threshold", type=float, help="forecast threshold (default: the model's)")
-    ev.add_argument("--max-spread", "--maxSpread", dest="max_spread", type=int, help="default: the model's")
+    ev.add_argument(
+        "--max-spread", "--maxSpread", dest="max_spread", type=int, help="nextk window (default: the model's)"
+    )
     ev.add_argument("--horizon", type=int, help="waiting-time horizon (default: the model's)")
     ev.add_argument("--json", action="store_true", help="print metrics as JSON")
 
     fc = sub.add_parser("forecast", help="print forecasts as JSON lines")
-    fc.add_argument("--spst", "--model", dest="spst", required=True, help="model file")
+    fc.add_argument("--spst", "--model", dest="spst", required=True, metavar="FILE", help="model file")
     _add_stream_args(fc)
     fc.add_argument("--detections", action="store_true", help="also print detections")
     return parser
@@ -244,7 +285,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
     except BrokenPipeError:  # e.g. `... forecast | head`: stop quietly
