@@ -12,6 +12,9 @@ DATA_FILES ?= data
 SYNTHETIC  := run/data/synthetic.csv
 STREAM     ?= $(SYNTHETIC)
 REGISTRY   ?= run/data/models/registry.json
+# The demo stream and the first model, the same in the embedded and the Docker mode.
+SYNTHETIC_ARGS := --weeks 8 --vessels 20 --seed 7 --drift-week 4 --compress 3
+BOOTSTRAP_ARGS := --weeks 2 --optimise-steps 15
 
 .PHONY: help prereqs install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
         lint train demo eval eval-real feed instruct bench-wayeb bench-learning bench-runtime \
@@ -39,18 +42,32 @@ install: $(VENV)/.installed runtime/lib/.fetched ## install Python packages and 
 
 $(SYNTHETIC): | $(VENV)/.installed
 	mkdir -p $(dir $@)
-	$(PY) -m mocks.synthetic --out $@ --weeks 8 --vessels 20 --seed 7 --drift-week 4 --compress 3
+	$(PY) -m mocks.synthetic --out $@ $(SYNTHETIC_ARGS)
 
 $(REGISTRY): | $(VENV)/.installed $(STREAM)
-	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 2 --optimise-steps 15
+	$(PY) -m inference_job.bootstrap --stream $(STREAM) $(BOOTSTRAP_ARGS)
 
 ifeq ($(MODE),docker)
+# Paths inside the containers (docker/Dockerfile, docker-compose.yml): the image's venv and project, and the
+# shared volume. The bootstrap runs in the JobManager container, so the model lands on the shared volume.
+COMPOSE         ?= docker compose
+DOCKER_EXEC     := $(COMPOSE) exec -T jobmanager
+DOCKER_PY       := /opt/venv/bin/python
+DOCKER_PROJECT  := /opt/rtcef
+DOCKER_DATA     := /opt/flink/data
+DOCKER_STREAM   := $(DOCKER_DATA)/synthetic.csv
+DOCKER_REGISTRY := $(DOCKER_DATA)/models/registry.json
 start: ## start Kafka + Flink (MODE=docker uses docker compose)
-	docker compose up -d --build
+	$(COMPOSE) up -d --build
 stop: ## stop what `make start` started
-	docker compose down
+	$(COMPOSE) down
 submit: ## submit all four jobs to the running cluster
-	for job in $(JOBS); do docker compose exec -T jobmanager flink run -d -py /opt/rtcef/$$job/main.py; done
+	$(DOCKER_EXEC) test -f $(DOCKER_REGISTRY) || { \
+	  $(DOCKER_EXEC) $(DOCKER_PY) -m mocks.synthetic --out $(DOCKER_STREAM) $(SYNTHETIC_ARGS) && \
+	  $(DOCKER_EXEC) $(DOCKER_PY) -m inference_job.bootstrap --stream $(DOCKER_STREAM) $(BOOTSTRAP_ARGS); }
+	for job in $(JOBS); do \
+	  $(DOCKER_EXEC) flink run -d -pyexec $(DOCKER_PY) -pyclientexec $(DOCKER_PY) -py $(DOCKER_PROJECT)/$$job/main.py \
+	  || exit 1; done
 else
 start: install
 	$(PY) -m rtcef_ops start
@@ -119,7 +136,7 @@ eval-real: install ## the same on the real vessel stream with the original RTCEF
 		--declarations $(DATA_FILES)/patterns/port-original/declarations.sre --out out/eval-real $(EVAL_ARGS)
 
 train: install $(STREAM) ## bootstrap model (offline-optimised) on the first 2 weeks of STREAM, registered as current
-	$(PY) -m inference_job.bootstrap --stream $(STREAM) --weeks 2 --optimise-steps 15
+	$(PY) -m inference_job.bootstrap --stream $(STREAM) $(BOOTSTRAP_ARGS)
 
 clean: stop
 	rm -rf run

@@ -18,79 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rtcef_ops.flink_config import REST_PORT, embedded_config_yaml
 from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
 from rtcef_ops.paths import RuntimePaths, flink_home
 
-REST_PORT = 8081
-TASK_SLOTS = 16
-
 
 def _config_yaml(paths: RuntimePaths, home: Path) -> str:
-    java_opts = _distribution_java_opts(home)
-    return f"""# Written by `python -m rtcef_ops start`; edits are overwritten.
-env:
-  java:
-    opts:
-      all: {java_opts}
-  pid:
-    dir: {paths.flink_pid}
-  log:
-    dir: {paths.flink_log}
-jobmanager:
-  bind-host: localhost
-  rpc:
-    address: localhost
-    port: 6123
-  memory:
-    process:
-      size: 1024m
-  execution:
-    failover-strategy: region
-taskmanager:
-  bind-host: localhost
-  host: localhost
-  numberOfTaskSlots: {TASK_SLOTS}
-  memory:
-    process:
-      size: 6144m
-    managed:
-      fraction: 0.2
-    jvm-metaspace:
-      size: 1024m
-parallelism:
-  default: 1
-rest:
-  address: localhost
-  bind-address: localhost
-  port: {REST_PORT}
-python:
-  executable: {paths.python}
-  client:
-    executable: {paths.python}
-execution:
-  checkpointing:
-    dir: file://{paths.flink_dir / "checkpoints"}
-    savepoint-dir: file://{paths.flink_dir / "savepoints"}
-    externalized-checkpoint-retention: RETAIN_ON_CANCELLATION
-state:
-  backend:
-    type: hashmap
-restart-strategy:
-  type: failure-rate
-  failure-rate:
-    max-failures-per-interval: 3
-    failure-rate-interval: 5 min
-    delay: 10 s
-"""
-
-
-def _distribution_java_opts(home: Path) -> str:
-    """The JVM flags the wheel's own config.yaml sets (module opens needed on Java 17)."""
-    for line in (home / "conf" / "config.yaml").read_text().splitlines():
-        stripped = line.strip()
-        if stripped.startswith("all:") and "--add-opens" in stripped:
-            return stripped.split(":", 1)[1].strip()
-    return ""
+    """The embedded cluster's ``config.yaml`` (built by :mod:`rtcef_ops.flink_config`)."""
+    return embedded_config_yaml(paths, home)
 
 
 def rest_get(path: str, timeout: float = 3.0) -> Any:

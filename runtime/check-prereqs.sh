@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks what `make install` needs before it starts: Python 3.11 with venv, Java 17+ and Maven.
+# Checks what `make install` needs before it starts: Python 3.11 with venv, Java 17+ and Maven (and notes
+# a missing Go, which only the test suite's compose-file check needs).
 # Prints one line per missing prerequisite, saying how to get it, and exits 1 if any is missing.
 # Usage: runtime/check-prereqs.sh [python-command]   (default python3.11)
 set -u
@@ -33,6 +34,10 @@ fi
 
 if ! command -v mvn >/dev/null 2>&1; then
   say "Maven (mvn, fetches the Kafka broker and the Flink Kafka connector): install it (Debian/Ubuntu: apt-get install maven; macOS: brew install maven)"
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "note: Go not found: the system runs without it, but the test suite checks docker-compose.yml with the real Compose loader, which needs Go 1.22+ (Debian/Ubuntu: apt-get install golang; macOS: brew install go)" >&2
 fi
 
 exit $missing

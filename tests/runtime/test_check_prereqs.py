@@ -19,8 +19,8 @@ def _stub(folder: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
-def _tools(folder: Path, *, java_version: str | None = "17", maven: bool = True) -> None:
-    """A PATH folder with the shell tools the script uses, the real Python, and stub java/mvn."""
+def _tools(folder: Path, *, java_version: str | None = "17", maven: bool = True, go: bool = True) -> None:
+    """A PATH folder with the shell tools the script uses, the real Python, and stub java/mvn/go."""
     folder.mkdir()
     for tool in ("sed", "head", "cat"):
         (folder / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
@@ -29,6 +29,8 @@ def _tools(folder: Path, *, java_version: str | None = "17", maven: bool = True)
         _stub(folder, "java", f"echo '    java.specification.version = {java_version}' >&2")
     if maven:
         _stub(folder, "mvn", "echo 'Apache Maven 3.9.9'")
+    if go:
+        _stub(folder, "go", "echo 'go version go1.22.0 linux/amd64'")
 
 
 def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +73,10 @@ def test_wrong_python_version_is_refused(tmp_path: Path) -> None:
     _stub(tmp_path / "bin", "python-old", "echo 3.9")
     result = _run(tmp_path / "bin", "python-old")
     assert result.returncode == 1 and "python-old is 3.9" in result.stderr
+
+
+def test_missing_go_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    _tools(tmp_path / "bin", go=False)
+    result = _run(tmp_path / "bin")
+    assert result.returncode == 0
+    assert result.stderr.startswith("note: Go not found") and "Compose loader" in result.stderr
