@@ -21,11 +21,11 @@ from rtcef_ops.submit import JOBS, submit
 from rtcef_ops.topics import ensure_topics, topic_sizes
 
 
-def _start(paths: RuntimePaths) -> None:
+def _start(paths: RuntimePaths, taskmanagers: int = 1) -> None:
     KafkaBroker(paths).start()
     created = ensure_topics(load_settings())
     print(f"kafka: topics created: {', '.join(created) if created else 'none (all existed)'}")
-    FlinkCluster(paths).start()
+    FlinkCluster(paths).start(taskmanagers=taskmanagers)
 
 
 def _stop(paths: RuntimePaths) -> None:
@@ -42,6 +42,8 @@ def _status(paths: RuntimePaths) -> None:
             print(f"  {topic:<24} {'missing' if size < 0 else f'{size} records'}")
     if cluster.healthy():
         print(f"flink: running, web UI http://localhost:{REST_PORT}")
+        for tm in cluster.taskmanagers():
+            print(f"  taskmanager {tm['id']:<28} slots {tm['free']}/{tm['slots']} free")
         for job in cluster.jobs():
             print(f"  {job['name']:<16} {job['state']:<10} {job['id']}")
     else:
@@ -64,11 +66,21 @@ def _docker_config(paths: RuntimePaths, out: str | None, *, check: bool) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtcef`` parser (also ``python -m rtcef_ops``): one subcommand per runtime operation."""
     parser = argparse.ArgumentParser(prog="rtcef", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("start", help="start Kafka (KRaft) and Flink, create topics")
+    start = sub.add_parser("start", help="start Kafka (KRaft) and Flink, create topics")
+    start.add_argument("--taskmanagers", type=_positive, default=1, metavar="N",
+                       help="TaskManager processes to run (default 1); a running cluster gets the "
+                       "missing ones")  # fmt: skip
     sub.add_parser("stop", help="stop what `start` started (by pid)")
     sub.add_parser("status", help="show topics and Flink jobs")
     sub.add_parser("topics", help="create missing topics")
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = RuntimePaths()
     try:
         if args.command == "start":
-            _start(paths)
+            _start(paths, args.taskmanagers)
         elif args.command == "stop":
             _stop(paths)
         elif args.command == "status":

@@ -113,41 +113,114 @@ class FlinkCluster:
                     found.append(int(line))
         return found
 
-    def healthy(self) -> bool:
+    def taskmanager_count(self) -> int:
+        """TaskManagers registered with the JobManager (0 when the REST API does not answer)."""
         try:
-            overview = rest_get("/overview")
+            return int(rest_get("/overview").get("taskmanagers", 0))
         except (urllib.error.URLError, OSError, ValueError):
-            return False
-        return int(overview.get("taskmanagers", 0)) >= 1
+            return 0
 
-    def start(self, timeout_s: float = 120.0) -> None:
-        if any(pid_alive(p) for p in self.pids()) and self.healthy():
-            print(f"flink: already running, web UI http://localhost:{REST_PORT}")
-            return
+    def healthy(self, taskmanagers: int = 1) -> bool:
+        """The REST API answers and at least ``taskmanagers`` TaskManagers are registered."""
+        return self.taskmanager_count() >= max(taskmanagers, 1)
+
+    def _run_script(self, script: str, *args: str) -> None:
+        result = subprocess.run(
+            ["bash", str(self.home / "bin" / script), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if result.returncode != 0:
+            raise RuntimeErrorWithHint(f"flink: {script} failed: {result.stderr.strip()[-500:]}")
+
+    def taskmanager_dir(self, index: int) -> Path:
+        """Working and tmp folders of the ``index``-th TaskManager process (``run/flink/tm-<index>``)."""
+        return self.paths.flink_dir / f"tm-{index}"
+
+    def add_taskmanager(self) -> int:
+        """Start one more TaskManager process with its own working and tmp folders; return its index.
+
+        Every TaskManager of the embedded cluster shares the configuration (and so ``DATA_DIR``, the shared
+        volume) and listens on loopback; ports are picked by the OS, so several run on one host.
+        """
+        index = len(list(self.paths.flink_dir.glob("tm-*")))
+        folder = self.taskmanager_dir(index)
+        (folder / "tmp").mkdir(parents=True)
+        (folder / "work").mkdir(parents=True)
+        self._run_script(
+            "taskmanager.sh", "start",
+            "-D", f"io.tmp.dirs={folder / 'tmp'}",
+            "-D", f"process.taskmanager.working-dir={folder / 'work'}",
+            "-D", f"taskmanager.resource-id=tm-{index}",
+        )  # fmt: skip
+        return index
+
+    def taskmanager_pids(self) -> list[int]:
+        """Pids of the live TaskManager processes this project started."""
+        return [pid for pid in self._pids_in("taskexecutor") if pid_alive(pid)]
+
+    def _pids_in(self, role: str) -> list[int]:
+        found: list[int] = []
+        for pid_file in sorted(self.paths.flink_pid.glob(f"*{role}*.pid")):
+            found += [int(word) for word in pid_file.read_text().split() if word.isdigit()]
+        return found
+
+    def taskmanagers(self) -> list[dict[str, Any]]:
+        """The registered TaskManagers: id, slots (total/free), data port."""
+        answer = rest_get("/taskmanagers")
+        return [
+            {"id": tm["id"], "slots": tm.get("slotsNumber", 0), "free": tm.get("freeSlots", 0),
+             "data_port": tm.get("dataPort")}
+            for tm in answer.get("taskmanagers", [])
+        ]  # fmt: skip
+
+    def start(self, timeout_s: float = 120.0, *, taskmanagers: int = 1) -> None:
+        """Start the JobManager and ``taskmanagers`` TaskManager processes, or add the missing ones.
+
+        Idempotent: a running cluster with fewer TaskManagers gets the missing ones; one with as many or
+        more is left as it is.
+        """
         started = time.monotonic()
-        self.write_conf()
-        bin_dir = self.home / "bin"
-        for script in ("jobmanager.sh", "taskmanager.sh"):
-            result = subprocess.run(
-                ["bash", str(bin_dir / script), "start"],
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-            if result.returncode != 0:
-                raise RuntimeErrorWithHint(f"flink: {script} failed: {result.stderr.strip()[-500:]}")
+        running = any(pid_alive(p) for p in self._pids_in("standalonesession")) and self.healthy()
+        if running:
+            missing = taskmanagers - len(self.taskmanager_pids())
+            if missing <= 0:
+                print(f"flink: already running with {self.taskmanager_count()} TaskManager(s), "
+                      f"web UI http://localhost:{REST_PORT}")  # fmt: skip
+                return
+        else:
+            self.write_conf()
+            for folder in self.paths.flink_dir.glob("tm-*"):
+                shutil.rmtree(folder, ignore_errors=True)
+            self._run_script("jobmanager.sh", "start")
+            missing = taskmanagers
+        for _ in range(missing):
+            self.add_taskmanager()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.healthy():
+            if self.healthy(taskmanagers):
                 elapsed = time.monotonic() - started
                 self.last_start_file.write_text(json.dumps({"seconds": elapsed, "at": time.time()}) + "\n")
-                print(f"flink: up in {elapsed:.1f} s, web UI http://localhost:{REST_PORT} "
-                      f"(pids {self.pids()})")
+                print(f"flink: up in {elapsed:.1f} s with {self.taskmanager_count()} TaskManager(s), "
+                      f"web UI http://localhost:{REST_PORT} (pids {self.pids()})")
                 return
             time.sleep(1.0)
         raise RuntimeErrorWithHint(f"flink: not healthy after {timeout_s:.0f}s; see {self.paths.flink_log}")
+
+    def stop_taskmanager(self, pid: int, *, kill: bool = False, timeout_s: float = 30.0) -> None:
+        """Stop one TaskManager process (``kill``: SIGKILL at once, as a crash would) and forget its pid."""
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        for pid_file in self.paths.flink_pid.glob("*taskexecutor*.pid"):
+            kept = [w for w in pid_file.read_text().split() if w.isdigit() and int(w) != pid]
+            pid_file.write_text("".join(f"{w}\n" for w in kept))
 
     def stop(self, timeout_s: float = 30.0) -> None:
         pids = [p for p in self.pids() if pid_alive(p)]
