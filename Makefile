@@ -6,6 +6,7 @@ PYTHON_SYS ?= python3.11
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 MODE       ?= embedded
+TASKMANAGERS ?= 1
 PYTEST_ARGS ?=
 JOBS       := collector_job factory_job controller_job inference_job
 DATA_FILES ?= data
@@ -70,7 +71,7 @@ submit: ## submit all four jobs to the running cluster
 	  || exit 1; done
 else
 start: install
-	$(PY) -m rtcef_ops start
+	$(PY) -m rtcef_ops start --taskmanagers $(TASKMANAGERS)
 stop:
 	$(PY) -m rtcef_ops stop
 submit: $(REGISTRY)
