@@ -25,8 +25,13 @@ from dataclasses import dataclass
 
 from protocol.settings import BucketAlignment, Domain, Settings
 
-_MS_PER_UNIT = {Domain.MARITIME: 1000, Domain.FINANCE: 1}
+_MS_PER_UNIT = {d: 1000 // d.ticks_per_second for d in Domain}
 """Flink milliseconds per stream unit: maritime timestamps are seconds, finance ones milliseconds."""
+
+MAX_EVENT_TIME_MS = 2**53
+"""Largest event time (ms) the collector lets through (:mod:`collector_job.event_guard`), about 285,000
+years: with bucket sizes bounded the same way, every millisecond value derived from an event (its event
+time, a bucket end, a timer) stays far below a Java ``long``'s limit and exact as a JSON number."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class BucketScheme:
             raise ValueError(f"bucket size must be >= 1 stream unit, got {self.size}")
         if self.ms_per_unit < 1:
             raise ValueError(f"ms_per_unit must be >= 1, got {self.ms_per_unit}")
+        if self.size * self.ms_per_unit > MAX_EVENT_TIME_MS:
+            raise ValueError(f"bucket size {self.size} exceeds the event-time limit ({MAX_EVENT_TIME_MS} ms)")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BucketScheme:

@@ -92,13 +92,18 @@ def reconcile(state: CollectorState | None, config: CollectorConfig) -> tuple[Co
     """Make the bucket directory match ``state`` (``None`` = started without checkpoint).
 
     Without state nothing is committed: every bucket file goes to the trash (the source replays from the
-    start) and the version counter resumes from the floor file, so version numbers are never reused.
+    start) and the version counter resumes from the floor file, so version numbers are never reused. With
+    or without state, the floor file also bounds the versions ever published, which ACKs are checked
+    against.
     (A restore from a checkpoint taken before the first record also has no state, and is handled the
     same way: its versions are renumbered, which the factory sees as new versions.)
     """
     fresh = state is None
+    floor = bucket_files.read_version_floor(config.buckets_dir)
     if state is None:
-        state = CollectorState(next_version=bucket_files.read_version_floor(config.buckets_dir))
+        state = CollectorState(next_version=floor, published=floor)
+    else:  # versions handed out after the checkpoint were published: their replayed ACKs are genuine
+        state = state.model_copy(update={"published": max(state.published, state.next_version, floor)})
     files = bucket_files.scan(config.buckets_dir, config.prefix, config.part)
     actions, problems = plan_reconcile(state, files, config, fresh=fresh)
     rows = bucket_files.execute(actions)

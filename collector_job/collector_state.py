@@ -63,6 +63,7 @@ class CollectorState(BaseModel):
     open: tuple[BucketInfo, ...] = ()  # buckets receiving rows, by start
     closed: tuple[BucketInfo, ...] = ()  # closed buckets still on disk, oldest first
     next_version: int = 0
+    published: int = 0  # every version below this was published by some run (see retention.apply_ack)
     pending: tuple[VersionRef, ...] = ()  # dataset versions not ACKed yet
     early_acks: tuple[VersionRef, ...] = ()  # ACKs of versions not produced yet
     trash: tuple[TrashEntry, ...] = ()
@@ -248,10 +249,16 @@ def _on_ack(
     state: CollectorState, msg: AckIn, config: CollectorConfig
 ) -> tuple[CollectorState, list[Output]]:
     ack = VersionRef(version=msg.ack.version, starts=tuple(msg.ack.bucket_starts))
-    pending, early, outcome = retention.apply_ack(state.pending, state.early_acks, ack, state.next_version)
+    pending, early, outcome = retention.apply_ack(
+        state.pending, state.early_acks, ack, state.next_version, published=state.published
+    )
     state = state.model_copy(update={"pending": pending, "early_acks": early})
     if outcome is AckOutcome.MISMATCH:
         reason = f"ACK of version {ack.version} lists buckets {list(ack.starts)}, not those of that version"
+        return state, [DeadLetterOut(reason, msg.payload, config.assembly_topic)]
+    if outcome is AckOutcome.UNPUBLISHED:
+        newest = max(state.next_version, state.published) - 1
+        reason = f"ACK of version {ack.version}, which was never published (newest published: {newest})"
         return state, [DeadLetterOut(reason, msg.payload, config.assembly_topic)]
     if outcome is AckOutcome.RELEASED:
         return _collect_garbage(state, msg.now_ms, config)
@@ -281,6 +288,7 @@ def _on_watermark(
                 "open": tuple(b for b in state.open if b.start != bucket.start),
                 "closed": closed,
                 "next_version": version + 1,
+                "published": max(state.published, version + 1),
                 "pending": pending,
                 "early_acks": early,
             }

@@ -2,10 +2,12 @@
 
 Graph (``build_graph``)::
 
-    input topic ──parse──> events ──watermarks(delay)──┐
-                                                       ├─ key "collector" ─> CollectorProcess ─> datasets
-    assembly_reports ─parse─> ACKs ─watermarks(idle)───┘                           │
-    (every parser and the collector)  ──────────────────────────────────────> dead letters
+    input topic ─parse─> events ─guard─> trusted ─watermarks(delay)─┐
+                                                                    ├─ key "collector" ─> CollectorProcess
+    assembly_reports ─parse─> ACKs ─watermarks(idle)────────────────┘        ├─> datasets
+    (every parser, the guard and the collector) ─────────────────────────────┴─> dead letters
+
+The guard (:mod:`collector_job.event_guard`) stops event-time outliers before they reach the watermarks.
 
 ``build_pipeline`` wires the graph to Kafka topics named by :class:`Settings`; ``main`` reads settings
 from the environment and runs the job as ``collector_job``.
@@ -21,6 +23,8 @@ from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from collector_job.buckets import BucketScheme
 from collector_job.collector_process import CollectorProcess, collector_key
 from collector_job.collector_state import JOB_NAME, CollectorConfig
+from collector_job.event_guard import GuardConfig
+from collector_job.guard_process import EventGuardProcess
 from collector_job.parse_acks import ParseAcks
 from collector_job.parse_events import ParseEvents
 from collector_job.timestamps import ack_watermarks, event_watermarks
@@ -50,7 +54,14 @@ def build_graph(
         .name("parse-acks")
         .uid("collector-parse-acks")
     )
-    timed_events = events.assign_timestamps_and_watermarks(
+    trusted = (
+        events.key_by(collector_key, key_type=Types.STRING())
+        .process(EventGuardProcess(GuardConfig.from_settings(settings), settings.input_topic, dead_tag))
+        .name("event-guard")
+        .uid("collector-event-guard")
+        .set_parallelism(1)
+    )
+    timed_events = trusted.assign_timestamps_and_watermarks(
         event_watermarks(scheme.ms_per_unit, settings.watermark_delay_s)
     ).name("event-time")
     timed_acks = acks.assign_timestamps_and_watermarks(ack_watermarks()).name("ack-time")
@@ -67,7 +78,7 @@ def build_graph(
         .set_parallelism(1)
     )
     dead_letters = events.get_side_output(dead_tag).union(
-        acks.get_side_output(dead_tag), datasets.get_side_output(dead_tag)
+        trusted.get_side_output(dead_tag), acks.get_side_output(dead_tag), datasets.get_side_output(dead_tag)
     )
     return datasets, dead_letters
 

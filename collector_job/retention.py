@@ -16,10 +16,16 @@ checkpoint an ACK can even name a version the restored state has not produced ye
 matched on ``(version, bucket_starts)``:
 
 * a pending version with the same buckets is released;
-* a version not produced yet (``>= next_version``) is remembered as an *early* ACK and released the moment
-  the version is created with the same buckets;
+* a version not produced yet (``>= next_version``) but published before (``< published``: by this
+  collector before the restore; the collector records every version number it hands out on the volume)
+  is remembered as an *early* ACK and released the moment the version is created with the same buckets;
+* a version never published (``>= published``) is refused: no factory can have assembled it, so it
+  releases nothing and is not remembered (a forged or corrupt ACK cannot pin a future release either);
 * anything else (an older, already released version, or a stale ACK of an earlier run with other buckets)
   changes nothing and is reported as ignored.
+
+So an ACK only ever releases the buckets of a dataset this collector published, and only when it names
+exactly the buckets that version listed.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class AckOutcome(StrEnum):
     EARLY = "early"  # the version does not exist yet; kept until it does
     DUPLICATE = "duplicate"  # already released (replayed or repeated ACK)
     MISMATCH = "mismatch"  # same version number, other buckets: a stale ACK from an earlier run
+    UNPUBLISHED = "unpublished"  # no such version was ever published: refused
 
 
 def refcounts(pending: Iterable[VersionRef]) -> Counter[int]:
@@ -81,8 +88,16 @@ def apply_ack(
     early: tuple[VersionRef, ...],
     ack: VersionRef,
     next_version: int,
+    *,
+    published: int,
 ) -> tuple[tuple[VersionRef, ...], tuple[VersionRef, ...], AckOutcome]:
-    """Apply one ACK; returns the new pending and early-ACK lists and what happened."""
+    """Apply one ACK; returns the new pending and early-ACK lists and what happened.
+
+    ``next_version`` is the next version this state will create, ``published`` the exclusive bound of
+    every version ever published (larger than ``next_version`` only after a restore rolled it back).
+    """
+    if ack.version >= max(next_version, published):
+        return pending, early, AckOutcome.UNPUBLISHED
     for ref in pending:
         if ref.version == ack.version:
             if ref.starts != ack.starts:

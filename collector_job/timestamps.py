@@ -1,13 +1,16 @@
 """Event-time assignment for the collector's two inputs.
 
 Input events carry their own ``timestamp`` in stream units (seconds for maritime, milliseconds for
-finance); Flink wants milliseconds. ACKs have no event time of their own. Their input is connected to the
-events, and a two-input operator's watermark is the minimum of both inputs, so an ACK input without
-watermarks would freeze event time and no bucket would ever close. The ACK input is therefore declared
-idle after ``ACK_IDLENESS_S`` quiet seconds: an idle input takes no part in the minimum. ACKs are stamped
-with time 0: a far-future stamp would avoid the short stall after each ACK (until the input is idle
-again), but it would travel on as the Kafka record timestamp of anything the ACK causes, and brokers
-reject timestamps too far in the future.
+finance); Flink wants milliseconds. Events reach the assigner through :mod:`collector_job.event_guard`,
+which lets no outlier through and nothing beyond :data:`~collector_job.buckets.MAX_EVENT_TIME_MS`; the
+assigner clamps to that bound as well, so no value can overflow the ``long`` Flink stores it in.
+
+ACKs have no event time of their own. Their input is connected to the events, and a two-input operator's
+watermark is the minimum of both inputs, so an ACK input without watermarks would freeze event time and no
+bucket would ever close. The ACK input is therefore declared idle after ``ACK_IDLENESS_S`` quiet seconds:
+an idle input takes no part in the minimum. ACKs are stamped with time 0: a far-future stamp would avoid
+the short stall after each ACK (until the input is idle again), but it would travel on as the Kafka record
+timestamp of anything the ACK causes, and brokers reject timestamps too far in the future.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
+
+from collector_job.buckets import MAX_EVENT_TIME_MS
 
 ACK_EVENT_TIME_MS = 0
 """Event time given to ACKs (they have none; see the module docstring)."""
@@ -31,7 +36,7 @@ class EventTimestampAssigner(TimestampAssigner):
         self._ms_per_unit = ms_per_unit
 
     def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return int(value.ts) * self._ms_per_unit
+        return min(int(value.ts) * self._ms_per_unit, MAX_EVENT_TIME_MS)
 
 
 class AckTimestampAssigner(TimestampAssigner):

@@ -141,6 +141,8 @@ class ControllerConfig:
     prior_samples: tuple[tuple[tuple[float | int, ...], float], ...] = ()
     history_limit: int = 64
     max_queue: int = 32
+    max_counter_step: int = 100
+    """How far beyond the controller's own counters a report's session and command numbers may be."""
 
     @classmethod
     def from_settings(cls, settings: Any) -> ControllerConfig:
@@ -155,6 +157,7 @@ class ControllerConfig:
             report_retries=settings.report_retries,
             default_params=deployed_params(settings),
             prior_samples=tuple((tuple(x), float(y)) for x, y in prior_samples),
+            max_counter_step=settings.max_counter_step,
         )
 
 

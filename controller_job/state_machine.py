@@ -12,7 +12,8 @@ One state per controller key (an instruction's ``model_id``). Phases::
 * Commands carry unique, restart-safe ids ``"<key>#<session>.<n>"`` (the session counter is in the state);
   a report is matched to the command it answers by ``reply_id``. Duplicate and stale reports are ignored
   and reported as :class:`Ignored`. A report for a command not sent *yet* (the two inputs race, or a
-  replay after a restore) is buffered and used when that command is sent.
+  replay after a restore) is buffered and used when that command is sent; one whose session or command
+  number lies more than ``max_counter_step`` beyond the counters is impossible and ignored.
 * An ERROR report aborts the session. A missing report times out (the Flink wrapper turns the scheduled
   deadline into a :class:`Timeout` message); the command is re-sent ``report_retries`` times, then the
   session is aborted. The controller is never stuck.
@@ -190,6 +191,8 @@ class _Run:
             self.outputs.append(Ignored("duplicate_report", report.reply_id))
         elif parsed is None:
             self.outputs.append(Ignored("unknown_report", report.reply_id))
+        elif self.impossible(parsed[1], parsed[2]):
+            self.outputs.append(Ignored("impossible_report", report.reply_id))
         elif parsed[1] > s.session_counter or (
             session is not None and parsed[1] == session.number and parsed[2] >= session.next_command
         ):
@@ -203,6 +206,16 @@ class _Run:
             self.outputs.append(Ignored("stale_report", report.reply_id))
         else:
             self.outputs.append(Ignored("unknown_report", report.reply_id))
+
+    def impossible(self, number: int, n: int) -> bool:
+        """A report of a session or command further beyond the counters than ``max_counter_step``: no
+        command of this controller can have had that id, so it must not take a place among the early
+        reports (nor be kept there, session after session)."""
+        s, limit = self.state, self.config.max_counter_step
+        if number > s.session_counter:
+            return number - s.session_counter > limit
+        session = s.session
+        return session is not None and number == session.number and n - session.next_command > limit
 
     def answer(self, report: FactoryReport) -> None:
         session = self.state.session

@@ -9,13 +9,19 @@ Bucket files are CSV with a header row. Their column order may differ (the colle
 event carries); columns are aligned by name, in order of first appearance, and a field missing from a bucket
 is written empty. Values are copied as text, so nothing is re-typed on the way (``mmsi`` stays ``"0123"``).
 
-A bucket that is missing or unreadable is skipped and reported as a problem (the factory turns problems into
-dead letters); the dataset is still assembled from the remaining buckets. With no readable bucket at all there
-is no dataset.
+Bucket paths are claim checks that arrived in a message, so each is read through
+:mod:`shared_volume.claims`: it must resolve (symbolic links included) inside the buckets folder and be a
+regular file of at most ``max_bucket_bytes``. A path that escapes the folder, names a FIFO, a device or a
+directory, or is too large refuses the whole dataset version: nothing is assembled, and the reason is a
+problem (the factory turns problems into dead letters and goes on).
+
+A bucket that is missing or unreadable is skipped and reported as a problem; the dataset is still assembled
+from the remaining buckets. With no readable bucket at all there is no dataset.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +31,8 @@ import pandas as pd
 
 from factory_job.state import DatasetInfo
 from protocol.messages import DatasetVersion
+from protocol.settings import Settings
+from shared_volume.claims import ClaimError, MissingClaimError, read_confined_bytes
 from shared_volume.files import atomic_path, remove_quietly
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
 
 TIMESTAMP_COLUMN = "timestamp"
 _DATASET_FILE = re.compile(r"^dataset_v(\d+)\.csv$")
+_MAX_BUCKET_BYTES: int = Settings.model_fields["max_bucket_bytes"].default
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,10 @@ def _ordered_buckets(message: DatasetVersion) -> list[str]:
     return list(message.bucket_paths)
 
 
-def _read_bucket(path: str) -> pd.DataFrame:
-    """A bucket as text columns; an empty file (or header only) is an empty frame."""
+def _read_bucket(raw: bytes) -> pd.DataFrame:
+    """A bucket's content as text columns; an empty file (or header only) is an empty frame."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
 
@@ -79,17 +88,28 @@ def _time_range(frame: pd.DataFrame) -> tuple[int | None, int | None]:
     return int(ts.min()), int(ts.max())
 
 
-def assemble_dataset(message: DatasetVersion, datasets_dir: Path) -> AssemblyResult:
-    """Concatenate the buckets of ``message`` into ``dataset_v<version>.csv`` (written atomically)."""
+def assemble_dataset(
+    message: DatasetVersion,
+    datasets_dir: Path,
+    buckets_dir: Path,
+    max_bucket_bytes: int = _MAX_BUCKET_BYTES,
+) -> AssemblyResult:
+    """Concatenate the buckets of ``message`` (confined to ``buckets_dir``) into ``dataset_v<version>.csv``
+    (written atomically)."""
     frames: list[pd.DataFrame] = []
     problems: list[str] = []
     for bucket in _ordered_buckets(message):
-        if not Path(bucket).is_file():
+        try:
+            raw = read_confined_bytes(bucket, buckets_dir, max_bucket_bytes)
+        except MissingClaimError:
             problems.append(f"dataset v{message.version}: bucket file missing: {bucket}")
             continue
+        except ClaimError as exc:
+            problems.append(f"dataset v{message.version} refused: {exc}")
+            return AssemblyResult(dataset=None, problems=tuple(problems))
         try:
-            frame = _read_bucket(bucket)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            frame = _read_bucket(raw)
+        except (ValueError, pd.errors.ParserError) as exc:
             problems.append(f"dataset v{message.version}: bucket file unreadable: {bucket}: {exc}")
             continue
         frames.append(frame)

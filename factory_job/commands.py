@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from factory_job.state import DatasetInfo, FactoryState, FactoryTools, Session, StepRecord
+from protocol.bounds import MAX_REASON_CHARS
 from protocol.messages import (
     CommandType,
     CreationMethod,
@@ -55,14 +56,14 @@ def objective_of(mcc: float) -> float:
 
 
 def error_report(command: FactoryCommand, reason: str) -> FactoryReport:
-    """The error answer to ``command``."""
+    """The error answer to ``command`` (a reason longer than the contract allows is cut)."""
     return FactoryReport(
         reply_id=command.id,
         command_type=command.type,
         status=ReportStatus.ERROR,
         session_id=command.session_id,
         step=command.step,
-        error=reason,
+        error=reason[:MAX_REASON_CHARS],
     )
 
 

@@ -13,6 +13,13 @@ processing-time timer). The two Kafka inputs race, so:
   trains nothing. A re-delivered command that is still buffered is ignored.
 * **Datasets are idempotent by version.** The current version again is re-acknowledged without re-assembly;
   an older version is ignored (its buckets are part of newer versions or already gone).
+* **A version number cannot be hijacked.** Genuine versions step by one, so only a version at most
+  ``settings.max_counter_step`` after the current one is taken in line. One further away, ahead or behind
+  (a corrupt or forged record, or a first version that was itself the outlier) is refused with a dead
+  letter, but kept as a *challenger* until the current lineage goes on. ``settings.anchor_quorum``
+  challengers that follow each other in small steps are a new lineage (the collector's numbering really
+  moved, or the current version was the outlier): they are assembled in order after all and become
+  current. So one huge version can never make the factory ignore the genuine ones after it.
 
 Side effects go through :class:`~factory_job.state.FactoryTools`; given the same tools the step is
 deterministic, which is what the tests rely on.
@@ -35,7 +42,7 @@ from factory_job.state import (
 )
 from protocol.codec import dead_letter, decode, encode
 from protocol.messages import AssemblyAck, CommandType, DatasetVersion, FactoryCommand, FactoryReport
-from protocol.settings import Domain, Settings
+from protocol.settings import Settings
 
 __all__ = ["JOB_NAME", "initial_state", "load_state", "next_deadline", "step", "store_state"]
 
@@ -102,7 +109,7 @@ def covers(state: FactoryState, command: FactoryCommand, settings: Settings) -> 
         return False
     if command.type not in _DATASET_CHOOSING:
         return True
-    ticks = 1000 if settings.domain is Domain.FINANCE else 1
+    ticks = settings.domain.ticks_per_second
     last = state.current.last_ts
     return last is None or last >= command.timestamp - settings.dataset_coverage_slack_s * ticks
 
@@ -141,16 +148,64 @@ def _on_dataset(
     state: FactoryState, message: DatasetVersion, settings: Settings, tools: FactoryTools
 ) -> tuple[FactoryState, Outputs]:
     current = state.current
-    if current is not None and message.version == current.version:
+    if current is None:
+        return _assemble(state, message, settings, tools)
+    distance = message.version - current.version
+    if distance == 0:
         LOG.info("dataset v%d seen before: re-acknowledging", message.version)
         ack = AssemblyAck(
             version=current.version, bucket_starts=current.bucket_starts, dataset_path=current.path
         )
         return state, [Emit(Channel.ASSEMBLY, ack)]
-    if current is not None and message.version < current.version:
+    if -settings.max_counter_step <= distance < 0:
         LOG.warning("dataset v%d is older than the current v%d: ignored", message.version, current.version)
         return state, []
+    if distance > settings.max_counter_step or distance < 0:
+        return _challenge(state, message, settings, tools)
+    state, outputs = _assemble(state, message, settings, tools)
+    if state.current is not current and state.challengers:
+        LOG.info("the current lineage went on with v%d: challengers v%s dropped",
+                 message.version, [c.version for c in state.challengers])  # fmt: skip
+        state = state.model_copy(update={"challengers": ()})
+    return state, outputs
 
+
+def _challenge(
+    state: FactoryState, message: DatasetVersion, settings: Settings, tools: FactoryTools
+) -> tuple[FactoryState, Outputs]:
+    """Refuse a version out of line with the current one, but keep it: a quorum of agreeing ones
+    becomes the lineage (and is then assembled after all)."""
+    assert state.current is not None
+    chain = state.challengers
+    if any(c.version == message.version for c in chain):
+        return state, []
+    follows = bool(chain) and 0 < message.version - chain[-1].version <= settings.max_counter_step
+    chain = (*chain, message) if follows else (message,)
+    if len(chain) < settings.anchor_quorum:
+        reason = (
+            f"dataset version {message.version} is more than {settings.max_counter_step} away from the "
+            f"current version {state.current.version}: refused (it is assembled after all only if "
+            f"{settings.anchor_quorum - len(chain)} more versions follow it in line, a new lineage)"
+        )
+        LOG.warning("%s", reason)
+        letter = dead_letter(
+            source_topic=settings.datasets_topic, job=JOB_NAME, reason=reason, payload=encode(message)
+        )
+        return state.model_copy(update={"challengers": chain}), [Emit(Channel.DEAD_LETTER, letter)]
+    LOG.warning("datasets v%s agree with each other, not with the current v%d: they become the lineage",
+                [c.version for c in chain], state.current.version)  # fmt: skip
+    state = state.model_copy(update={"challengers": ()})
+    outputs: Outputs = []
+    for challenger in chain:
+        state, assembled = _assemble(state, challenger, settings, tools)
+        outputs += assembled
+    return state, outputs
+
+
+def _assemble(
+    state: FactoryState, message: DatasetVersion, settings: Settings, tools: FactoryTools
+) -> tuple[FactoryState, Outputs]:
+    """Assemble ``message``; on success it becomes current, is acknowledged and waiting commands run."""
     outcome = tools.assemble(message)
     outputs: Outputs = []
     for problem in outcome.problems:

@@ -110,6 +110,11 @@ class FactoryState(_Frozen):
     pending: tuple[PendingCommand, ...] = ()
     replies: dict[str, str] = Field(default_factory=dict)
     """Command id -> encoded report, oldest first, so a re-delivered command gets the same answer."""
+    challengers: tuple[DatasetVersion, ...] = ()
+    """Dataset versions out of line with ``current`` (further from it than ``max_counter_step``), each a
+    small step after the previous one. Each was refused with a dead letter on arrival; they are kept until
+    ``anchor_quorum`` of them confirm a new lineage (then they are assembled after all) or the current
+    lineage goes on (see :mod:`factory_job.factory_state`)."""
 
     def locked_datasets(self) -> list[DatasetInfo]:
         """Datasets held by a session (currently at most the active session's)."""

@@ -38,7 +38,8 @@ class VolumeTools:
         return time.time()
 
     def assemble(self, message: DatasetVersion) -> AssemblyOutcome:
-        result = assembly.assemble_dataset(message, self._settings.datasets_dir)
+        s = self._settings
+        result = assembly.assemble_dataset(message, s.datasets_dir, s.buckets_dir, s.max_bucket_bytes)
         if result.dataset is not None:
             LOG.info("dataset v%d assembled: %d events", result.dataset.version, result.dataset.rows)
         return AssemblyOutcome(dataset=result.dataset, problems=result.problems)

@@ -44,7 +44,7 @@ def route_dead_letter(letter_json: str, routes: Mapping[str, str], fallback: str
     """
     try:
         letter = json.loads(letter_json)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return fallback
     source = letter.get("source_topic") if isinstance(letter, dict) else None
     if not isinstance(source, str) or not source:

@@ -40,4 +40,4 @@ def bind_loopback_only() -> None:
     """Make PyFlink's loopback worker pool (local runs) listen on 127.0.0.1 only; idempotent."""
     from pyflink.fn_execution.beam.beam_worker_pool_service import BeamFnLoopbackWorkerPoolServicer
 
-    BeamFnLoopbackWorkerPoolServicer.start = _start_on_loopback  # type: ignore[method-assign]
+    BeamFnLoopbackWorkerPoolServicer.start = _start_on_loopback

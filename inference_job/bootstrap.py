@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.messages import CreationMethod, Hyperparameters
-from protocol.settings import WEEK_SECONDS, Domain, Settings, load_settings
+from protocol.settings import WEEK_SECONDS, Settings, load_settings
 
 __all__ = ["bootstrap", "first_weeks", "main"]
 
@@ -84,7 +84,7 @@ def bootstrap(
     from wayeb_py.io import read_events
     from wayeb_py.patterns import load_pattern
 
-    ticks = 1000 if settings.domain is Domain.FINANCE else 1
+    ticks = settings.domain.ticks_per_second
     started = time.monotonic()
     frame = first_weeks(read_events(stream, settings.domain.value), weeks, ticks)
     if frame.empty:

@@ -13,21 +13,29 @@ processing time after the first one.
 
 PyFlink cannot apply a broadcast element to every key's state (``applyToKeyedState`` is not supported),
 so the control stream only updates the broadcast :class:`~inference_job.lifecycle.ControlState`; each
-partition key applies it lazily on its next event, or on its shard's timer while it has buffered events.
-Keys seen for the first time after a control message therefore get it too.
+partition key applies it lazily when it next runs an event. Keys seen for the first time after a control
+message therefore get it too. While paused, a shard holds its events in arrival order in an append-only
+``ListState`` (one append per event, whatever the number already held) and replays them when a PLAY
+arrives, ``pause_timeout_ms`` after it held the first one, or when ``max_pause_buffer`` are held
+(:mod:`~inference_job.shard`); the last two resume on the current models without a PLAY,
+which is logged and marked on the keys' first replayed score deltas (``ScoreReport.resumed_without_play``).
 
 State (all keyed by shard):
 
 * ``engine_runs`` ``MapState``: partition key -> :class:`~inference_job.lifecycle.KeyState` (pickled
   through its dict form);
-* ``engine_shard`` ``ValueState``: :class:`ShardState` (pending delta rows, keys holding buffered events,
-  armed timers);
+* ``engine_held`` ``ListState``: ``(partition key, event)`` pairs held while paused, oldest first;
+* ``engine_shard`` ``ValueState``: :class:`ShardState` (pending delta rows, pause bookkeeping with the
+  time the first event was held, armed timers);
+* ``engine_event_clock`` ``ValueState``: the shard's :class:`~inference_job.event_time.EventClock`; an
+  event further ahead of it than ``MAX_EVENT_AHEAD_S`` is dead-lettered before anything else sees it;
 * broadcast ``engine_control``: the control state as JSON (one entry, ``"control"``).
 
-Timers, per shard: one processing-time timer while deltas are pending or keys hold buffered events
-(flushes the deltas; replays buffers once a PLAY has arrived, polling every ``poll_ms`` meanwhile), and an
-event-time timer at :data:`END_OF_INPUT`, reached only by the final watermark of a bounded input, which
-flushes everything (a bounded run never loses events or deltas, even if it ends paused).
+Timers, per shard: one processing-time timer while deltas are pending or events are held (flushes the
+deltas; replays the held events once a PLAY has arrived or the pause timed out, polling every ``poll_ms``
+meanwhile), and an event-time timer at :data:`END_OF_INPUT`, reached only by the final watermark of a
+bounded input, which flushes everything (a bounded run never loses events or deltas, even if it ends
+paused).
 
 Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main = delta
 batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record per call) and
@@ -36,26 +44,37 @@ batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record p
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pyflink.common import Types
 from pyflink.datastream import TimeDomain
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
-from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync, resume
+from inference_job.event_time import EventClock, admit
+from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import ScoreDelta, encode_batch
+from inference_job.shard import (
+    WITHOUT_PLAY,
+    Release,
+    Route,
+    ShardState,
+    after_release,
+    on_arrival,
+    release_due,
+)
 from protocol.codec import DecodeError, dead_letter, decode, encode
 from protocol.messages import (
     CardTransaction,
@@ -73,6 +92,7 @@ __all__ = [
     "FORECASTS",
     "EngineProcess",
     "ModelCache",
+    "ModelLoadError",
     "ShardState",
     "event_model",
     "partition_attribute",
@@ -100,22 +120,11 @@ def event_model(settings: Settings) -> type[MaritimeEvent] | type[CardTransactio
 
 def ticks_per_second(settings: Settings) -> int:
     """Event timestamps per second: maritime events are in seconds, card transactions in milliseconds."""
-    return 1000 if settings.domain is Domain.FINANCE else 1
+    return settings.domain.ticks_per_second
 
 
-@dataclass(slots=True)
-class ShardState:
-    """Per-shard bookkeeping kept in keyed state (mutable: it lives in PyFlink's state cache).
-
-    ``deltas`` are pending score-delta rows (:meth:`ScoreDelta.row` layout); ``buffered`` the partition
-    keys holding events received while paused; ``timer_at`` the armed processing-time timer (or None);
-    ``end_armed`` whether the end-of-input timer is registered.
-    """
-
-    deltas: list[list[Any]] = field(default_factory=list)
-    buffered: set[str] = field(default_factory=set)
-    timer_at: int | None = None
-    end_armed: bool = False
+class ModelLoadError(ValueError):
+    """A model file could not be loaded for a reason other than a bad file (a loader bug, exhaustion)."""
 
 
 class ModelCache:
@@ -129,12 +138,22 @@ class ModelCache:
     def __call__(self, path: str) -> Any:
         model = self._models.get(path)
         if model is None:
-            model = self._loader(path)
+            model = self._load(path)
             self._models[path] = model
             if len(self._models) > self._size:
                 self._models.popitem(last=False)
         self._models.move_to_end(path)
         return model
+
+    def _load(self, path: str) -> Any:
+        """The loader's model; any failure is a :class:`ModelLoadError`, so callers that keep the old
+        model on ``OSError``/``ValueError`` cover every way a load can fail (recursion, memory included)."""
+        try:
+            return self._loader(path)
+        except (OSError, ValueError):
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"model {path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
 def resolve_initial_model(settings: Settings) -> ModelRef:
@@ -166,10 +185,12 @@ def _creation_method(registry_path: str | None, model_id: str) -> CreationMethod
     return CreationMethod.RETRAIN
 
 
-def _default_loader(path: str) -> Any:
+def _default_loader(path: str, max_bytes: int = Settings.model_fields["max_model_bytes"].default) -> Any:
+    """Load a ``.spst`` model with wayeb_py's bounds: a regular file of at most ``max_bytes``, bounded
+    JSON depth (a FIFO, a device or a deeply nested file is a ``ModelFileError``, never a hang)."""
     from wayeb_py.engine import SPSTModel
 
-    return SPSTModel.load(path)
+    return SPSTModel.load(path, max_bytes=max_bytes)
 
 
 class EngineProcess(KeyedBroadcastProcessFunction):
@@ -184,7 +205,13 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         ticks_per_second: int = 1,
         registry_path: str | None = None,
         loader: Callable[[str], Any] | None = None,
+        models_dir: str | None = None,
+        max_model_bytes: int = Settings.model_fields["max_model_bytes"].default,
         poll_ms: int = 1000,
+        pause_timeout_ms: int = Settings.model_fields["pause_timeout_ms"].default,
+        max_pause_buffer: int = Settings.model_fields["max_pause_buffer"].default,
+        max_event_ahead_s: int = Settings.model_fields["max_event_ahead_s"].default,
+        anchor_quorum: int = Settings.model_fields["anchor_quorum"].default,
         batch_size: int = Settings.model_fields["score_batch_size"].default,
         flush_ms: int = Settings.model_fields["score_flush_ms"].default,
         input_topic: str = Settings.model_fields["input_topic"].default,
@@ -195,8 +222,14 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.partition_attribute = partition_attribute
         self.ticks_per_second = ticks_per_second
         self.registry_path = registry_path
-        self.loader = loader or _default_loader
+        self.loader = loader or functools.partial(_default_loader, max_bytes=max_model_bytes)
+        self.models_dir = models_dir
+        self.max_model_bytes = max_model_bytes
         self.poll_ms = poll_ms
+        self.pause_timeout_ms = pause_timeout_ms
+        self.max_pause_buffer = max_pause_buffer
+        self.max_event_ahead = max_event_ahead_s * ticks_per_second
+        self.anchor_quorum = anchor_quorum
         self.batch_size = batch_size
         self.flush_ms = flush_ms
         self.input_topic = input_topic
@@ -204,6 +237,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.models: ModelCache | None = None
         self.runs: Any = None
         self.shard_state: Any = None
+        self.held: Any = None
+        self.event_clock: Any = None
+        self._clock = EventClock()
         self.dead_letters = DeadLetterCounter()
         self._control_raw: str | None = None
         self._control = ControlState()
@@ -217,6 +253,12 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.shard_state = runtime_context.get_state(
             ValueStateDescriptor("engine_shard", Types.PICKLED_BYTE_ARRAY())
         )
+        self.held = runtime_context.get_list_state(
+            ListStateDescriptor("engine_held", Types.PICKLED_BYTE_ARRAY())
+        )
+        self.event_clock = runtime_context.get_state(  # the shard's inference_job.event_time.EventClock
+            ValueStateDescriptor("engine_event_clock", Types.PICKLED_BYTE_ARRAY())
+        )
 
     # ----------------------------------------------------------------------------- control input
     def process_broadcast_element(self, value: EngineSync, ctx: Any) -> Iterator[Any]:
@@ -226,8 +268,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         sync = value
         if sync.type is SyncType.PLAY and sync.model_id and sync.model_path:
             try:
-                self.models(sync.model_path)  # validate (and warm the cache) before any key swaps
-            except (OSError, ValueError) as exc:
+                model_path = self._confined(sync.model_path)
+                self.models(model_path)  # validate (and warm the cache) before any key swaps
+                sync = sync.model_copy(update={"model_path": model_path})
+            except (OSError, ValueError) as exc:  # ClaimError and ModelLoadError included
                 reason = f"PLAY model {sync.model_id} at {sync.model_path} cannot be loaded: {exc}"
                 yield self._dead_letter(self.sync_topic, reason, encode(sync))
                 sync = sync.model_copy(update={"model_id": None, "model_path": None})
@@ -237,45 +281,121 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         control = on_sync(control, sync, creation_method=method, ticks_per_second=self.ticks_per_second)
         broadcast.put("control", json.dumps(control.to_dict()))
 
+    def _confined(self, model_path: str) -> str:
+        """A PLAY's model path resolved inside ``models_dir`` (a regular file within the size limit), or
+        :class:`~shared_volume.claims.ClaimError`; unchanged when no folder is configured."""
+        if self.models_dir is None:
+            return model_path
+        from shared_volume.claims import confined_path
+
+        return str(confined_path(model_path, Path(self.models_dir), self.max_model_bytes))
+
     # ------------------------------------------------------------------------------- event input
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
         """One batch of this shard: a JSON array of raw JSON events, in arrival order."""
         assert self.models is not None
         control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
         shard = self._shard()
+        now = ctx.timer_service().current_processing_time()
+        if shard.carried:
+            self._adopt_carried(shard, now)
         lines: list[str] = []
+        clock = self._clock = self.event_clock.value() or EventClock()
         for raw in events_of(value):
-            yield from self._on_event(raw, control, shard, lines)
+            yield from self._on_event(raw, control, shard, now, lines)
             if len(shard.deltas) >= self.batch_size:
                 yield self._flush(shard)
         if lines:
             yield FORECASTS, "\n".join(lines)
+        if self._clock is not clock:
+            self.event_clock.update(self._clock)
         self._arm_timers(shard, ctx)
         self.shard_state.update(shard)
 
     def _on_event(
-        self, raw: str, control: ControlState, shard: ShardState, lines: list[str]
+        self, raw: str, control: ControlState, shard: ShardState, now: int, lines: list[str]
     ) -> Iterator[Any]:
-        """Decode one event and run it through its key's engine; bad events become dead letters."""
+        """Decode one event, then hold it (paused) or run it through its key's engine; bad events become
+        dead letters."""
         assert self.models is not None
         try:
             event = decode(self.event_model, raw).model_dump(mode="json")
         except DecodeError as exc:
             yield self._dead_letter(self.input_topic, str(exc), raw)
             return
+        timestamp, progress = int(event["timestamp"]), self._clock.progress(self.anchor_quorum)
+        self._clock, trusted = admit(self._clock, timestamp, self.max_event_ahead, self.anchor_quorum)
+        if not trusted:  # an outlier must not swap models or close score intervals (event_time)
+            reason = (
+                f"event time {timestamp} is more than {self.max_event_ahead} ahead of the stream "
+                f"(progress {progress} in this shard)"
+            )
+            yield self._dead_letter(self.input_topic, reason, raw)
+            return
         key = str(event[self.partition_attribute])
+        shard.pause, actions = on_arrival(
+            shard.pause, control, now, self.pause_timeout_ms, self.max_pause_buffer
+        )
+        for action in actions:
+            if action is Route.HOLD:
+                self.held.add((key, event))
+            elif action is Route.RUN:
+                yield from self._run(key, event, raw, control, shard, lines)
+            else:
+                yield from self._replay(action, control, shard, lines)
+
+    def _run(
+        self, key: str, event: dict[str, Any], raw: str | None, control: ControlState, shard: ShardState,
+        lines: list[str], *, resumed: bool = False,
+    ) -> Generator[Any, None, bool]:  # fmt: skip
+        """Run one event through its key's engine; returns whether it ran (a failure is dead-lettered)."""
+        assert self.models is not None
         try:
             state, processed = on_event(self.runs.get(key), control, key, event, self.models, self.initial)
         except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
             _LOG.exception("key %s: event failed", key)
             yield self._dead_letter(
-                self.input_topic, f"engine failed on key {key}: {type(exc).__name__}: {exc}", raw
-            )
-            return
+                self.input_topic, f"engine failed on key {key}: {type(exc).__name__}: {exc}",
+                raw if raw is not None else json.dumps(event),
+            )  # fmt: skip
+            return False
         self.runs.put(key, state)
-        if state.buffer:
-            shard.buffered.add(key)
-        self._emit(key, processed, shard, lines)
+        self._emit(key, processed, shard, lines, resumed=resumed)
+        return True
+
+    def _replay(
+        self, reason: Release, control: ControlState, shard: ShardState, lines: list[str]
+    ) -> Iterator[Any]:
+        """Run the shard's held events, in arrival order, through their keys' engines.
+
+        Released without a PLAY (``reason`` in ``WITHOUT_PLAY``), the first replayed delta of each key is
+        marked ``resumed`` and the release is logged. ``shard.pause`` is already the released state.
+        """
+        held: list[tuple[str, dict[str, Any]]] = list(self.held.get() or ())
+        self.held.clear()
+        unmarked = {key for key, _ in held} if reason in WITHOUT_PLAY else set()
+        if unmarked:
+            why = (f"no PLAY within {self.pause_timeout_ms} ms" if reason is Release.TIMEOUT
+                   else f"{self.max_pause_buffer} events held")  # fmt: skip
+            _LOG.warning("pause given up (%s): %d keys resume on their current models with %d held events",
+                         why, len(unmarked), len(held))  # fmt: skip
+        for key, event in held:
+            if (yield from self._run(key, event, None, control, shard, lines, resumed=key in unmarked)):
+                unmarked.discard(key)
+            if len(shard.deltas) >= self.batch_size:
+                yield self._flush(shard)
+
+    def _adopt_carried(self, shard: ShardState, now: int) -> None:
+        """Move the per-key pause buffers of a checkpoint of the earlier layout to the shard's held list."""
+        for key in sorted(shard.carried):
+            state = self.runs.get(key)
+            if state is not None and state.carried:
+                for event in state.carried:
+                    self.held.add((key, dict(event)))
+                self.runs.put(key, replace(state, carried=()))
+                since = shard.pause.since if shard.pause.since is not None else now
+                shard.pause = replace(shard.pause, held=shard.pause.held + len(state.carried), since=since)
+        shard.carried = set()
 
     def _dead_letter(self, topic: str, reason: str, payload: str) -> tuple[Any, str]:
         self.dead_letters.inc()
@@ -290,19 +410,16 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             shard.end_armed = False
         else:
             shard.timer_at = None
+        now = ctx.timer_service().current_processing_time()
+        if shard.carried:
+            self._adopt_carried(shard, now)
         lines: list[str] = []
-        if shard.buffered:
+        if shard.pause.held:
             control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
-            for key in sorted(shard.buffered):
-                state = self.runs.get(key)
-                if state is None:
-                    shard.buffered.discard(key)
-                    continue
-                state, processed = resume(state, control, key, self.models, force=end_of_input)
-                self.runs.put(key, state)
-                if not state.buffer:
-                    shard.buffered.discard(key)
-                self._emit(key, processed, shard, lines)
+            reason = release_due(shard.pause, control, now, self.pause_timeout_ms, end_of_input=end_of_input)
+            if reason is not None:
+                shard.pause = after_release(shard.pause, control, reason)
+                yield from self._replay(reason, control, shard, lines)
         if lines:
             yield FORECASTS, "\n".join(lines)
         if shard.deltas:
@@ -318,7 +435,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
 
     def _arm_timers(self, shard: ShardState, ctx: Any) -> None:
         """One processing-time timer while anything is pending, plus the end-of-input timer."""
-        if not shard.deltas and not shard.buffered:
+        if not shard.deltas and not shard.pause.held:
             return
         timers = ctx.timer_service()
         if not shard.end_armed:
@@ -343,10 +460,12 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             self._control_raw = raw
         return self._control
 
-    def _emit(self, key: str, processed: list[Processed], shard: ShardState, lines: list[str]) -> None:
+    def _emit(
+        self, key: str, processed: list[Processed], shard: ShardState, lines: list[str], *, resumed: bool
+    ) -> None:
         """A forecast record (JSON line) per forecast into ``lines``; a score-delta row per event into
-        the shard."""
-        for p in processed:
+        the shard (the first marked ``resumed`` if the key resumes without a PLAY)."""
+        for n, p in enumerate(processed):
             f = p.forecast
             if f is not None:
                 record = ForecastRecord(
@@ -361,6 +480,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 lines.append(encode(record))
             delta = ScoreDelta(
                 key, p.timestamp, p.model.model_id, p.model.creation_method, p.resolved,
-                forecasts=int(f is not None), detections=int(p.detected),
+                forecasts=int(f is not None), detections=int(p.detected), resumed=int(resumed and n == 0),
             )  # fmt: skip
             shard.deltas.append(delta.row())

@@ -69,7 +69,7 @@ def shard_of_raw(raw: str, attribute: str, shards: int) -> int:
     """
     try:
         value = json.loads(raw).get(attribute)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         value = None
     if isinstance(value, bool):
         return shard_of("true" if value else "false", shards)

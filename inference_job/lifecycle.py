@@ -1,23 +1,19 @@
-"""Per-key model lifecycle of the inference engine: run, pause (buffering), play, swap in stream time.
+"""Model lifecycle of the inference engine: run, pause (holding events), play, swap in stream time.
 
-Two pure state machines live here:
+Two pure state machines live here (the pause that holds a shard's events is :mod:`inference_job.shard`):
 
 * :class:`ControlState` is the operator-wide view of the ``enginesync`` topic, kept in broadcast state:
   paused or not, and the latest model announced by a PLAY with the event time at which it takes over
   (``play.timestamp + production_time``: the original RTCEF keeps forecasting with the old model until
   stream time has advanced by the model's production time). Every change bumps ``seq``.
 * :class:`KeyState` is one partition's (vessel's, card's) engine state, kept in keyed state. A key
-  applies the control state lazily, on its next event or timer, when ``seq`` has moved on: this is how
-  a broadcast message reaches every key, including keys first seen after it.
+  applies the control state lazily, on its next event, when ``seq`` has moved on: this is how a
+  broadcast message reaches every key, including keys first seen after it.
 
-Lifecycle of one key::
-
-    RUNNING(model) --PAUSE--> PAUSED: events are appended to the key's buffer, never dropped
-    PAUSED --PLAY--> RUNNING: the buffer is replayed, in order, through the current model
-    PLAY carrying a model: the swap is pending until an event with timestamp >= swap_at arrives; that
-    event first adopts the run into the new model (``new_model.adopt(run)``), resets the key's
-    runtime counters, and is then processed by the new model.
-    PLAY without a model (an aborted session) only resumes.
+Swap of one key: a PLAY carrying a model makes the swap pending until an event with timestamp
+>= swap_at is run; that event first adopts the run into the new model (``new_model.adopt(run)``),
+resets the key's runtime counters, and is then processed by the new model. A PLAY without a model
+(an aborted session) only resumes.
 
 Every processed event yields one :class:`Processed` stamped with the model that produced it.
 Models are obtained through a ``ModelSource`` (path -> model): the Flink function passes a per-operator
@@ -43,10 +39,9 @@ __all__ = [
     "PendingSwap",
     "Processed",
     "apply_control",
+    "new_key_state",
     "on_event",
     "on_sync",
-    "new_key_state",
-    "resume",
 ]
 
 
@@ -163,28 +158,27 @@ class Processed:
 class KeyState:
     """The engine state of one partition key.
 
-    ``run`` is the model's run state object (``RunState``); ``buffer`` holds the events received while
-    paused, oldest first. ``runtime``, ``events`` and ``detections`` count since the key's last swap.
+    ``run`` is the model's run state object (``RunState``). ``runtime``, ``events`` and ``detections``
+    count since the key's last swap. ``carried`` holds the events a checkpoint of the earlier layout kept
+    in the key's own pause buffer; the Flink function moves them to its shard's buffer on restore, so
+    it is empty otherwise (events held while paused live in the shard's buffer, not here).
     """
 
     model: ModelRef
     run: Any = None
-    paused: bool = False
-    buffer: tuple[Mapping[str, Any], ...] = ()
     pending: PendingSwap | None = None
     control_seq: int = 0
     runtime: Metrics = ZERO
     events: int = 0
     detections: int = 0
     swaps: int = 0
+    carried: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form; the run is serialised with its own ``to_dict``."""
-        return {
+        """JSON-able form; the run is serialised with its own ``to_dict`` (``buffer`` only if carried)."""
+        data = {
             "model": self.model.to_dict(),
             "run": self.run.to_dict() if self.run is not None else None,
-            "paused": self.paused,
-            "buffer": [dict(e) for e in self.buffer],
             "pending": self.pending.to_dict() if self.pending else None,
             "control_seq": self.control_seq,
             "runtime": [self.runtime.tp, self.runtime.tn, self.runtime.fp, self.runtime.fn],
@@ -192,6 +186,9 @@ class KeyState:
             "detections": self.detections,
             "swaps": self.swaps,
         }
+        if self.carried:
+            data["buffer"] = [dict(e) for e in self.carried]
+        return data
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the :meth:`to_dict` form plus the run's class, not as the dataclass layout.
@@ -208,14 +205,13 @@ class KeyState:
         return cls(
             model=ModelRef.from_dict(data["model"]),
             run=run_from_dict(data["run"]) if data.get("run") is not None else None,
-            paused=bool(data["paused"]),
-            buffer=tuple(data.get("buffer", ())),
             pending=PendingSwap.from_dict(pending) if pending else None,
             control_seq=int(data.get("control_seq", 0)),
             runtime=Metrics(*data.get("runtime", (0, 0, 0, 0))),
             events=int(data.get("events", 0)),
             detections=int(data.get("detections", 0)),
             swaps=int(data.get("swaps", 0)),
+            carried=tuple(data.get("buffer", ())),
         )
 
 
@@ -232,8 +228,8 @@ def new_key_state(initial: ModelRef, control: ControlState, timestamp: int) -> K
     """State of a key seen for the first time: on the latest model if its swap time has passed."""
     latest = control.latest
     if latest is not None and timestamp >= latest.swap_at:
-        return KeyState(model=latest.model, control_seq=control.seq, paused=control.paused)
-    return KeyState(model=initial, pending=latest, control_seq=control.seq, paused=control.paused)
+        return KeyState(model=latest.model, control_seq=control.seq)
+    return KeyState(model=initial, pending=latest, control_seq=control.seq)
 
 
 def apply_control(state: KeyState, control: ControlState) -> KeyState:
@@ -244,7 +240,7 @@ def apply_control(state: KeyState, control: ControlState) -> KeyState:
     latest = control.latest
     if latest is not None and latest.model.model_id != state.model.model_id:
         pending = latest
-    return replace(state, paused=control.paused, pending=pending, control_seq=control.seq)
+    return replace(state, pending=pending, control_seq=control.seq)
 
 
 def on_event(
@@ -255,34 +251,16 @@ def on_event(
     models: ModelSource,
     initial: ModelRef,
 ) -> tuple[KeyState, list[Processed]]:
-    """One event of ``key``: buffer it while paused, otherwise (replay the buffer and) process it."""
+    """Run one event of ``key`` through its model: the key's next state and the one event it processed.
+
+    Whether the event runs now or is held first is the shard's decision
+    (:func:`inference_job.shard.on_arrival`); held events come back here, in arrival order, when the
+    shard releases them.
+    """
     timestamp = int(event["timestamp"])
     state = apply_control(state, control) if state is not None else new_key_state(initial, control, timestamp)
-    if state.paused:
-        return replace(state, buffer=(*state.buffer, event)), []
-    return _drain(state, key, (*state.buffer, event), models)
-
-
-def resume(
-    state: KeyState, control: ControlState, key: str, models: ModelSource, *, force: bool = False
-) -> tuple[KeyState, list[Processed]]:
-    """Replay a key's buffer if the engine is playing again (or ``force``: end of a bounded input)."""
-    state = apply_control(state, control)
-    if not state.buffer or (state.paused and not force):
-        return state, []
-    return _drain(state, key, state.buffer, models)
-
-
-def _drain(
-    state: KeyState, key: str, events: tuple[Mapping[str, Any], ...], models: ModelSource
-) -> tuple[KeyState, list[Processed]]:
-    if state.buffer:
-        state = replace(state, buffer=())
-    outputs: list[Processed] = []
-    for event in events:
-        state, out = _process(state, key, event, models)
-        outputs.append(out)
-    return state, outputs
+    state, out = _process(state, key, event, models)
+    return state, [out]
 
 
 def _process(
@@ -305,14 +283,13 @@ def _process(
     state = KeyState(
         model=state.model,
         run=run,
-        paused=state.paused,
-        buffer=state.buffer,
         pending=state.pending,
         control_seq=state.control_seq,
         runtime=state.runtime + resolved,
         events=state.events + 1,
         detections=state.detections + int(bool(result.detected)),
         swaps=state.swaps,
+        carried=state.carried,
     )
     return state, Processed(key, timestamp, state.model, result.forecast, bool(result.detected), resolved)
 

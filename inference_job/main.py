@@ -82,8 +82,14 @@ def build_graph(
         ticks_per_second=ticks,
         registry_path=str(settings.registry_path),
         loader=loader,
+        models_dir=str(settings.models_dir),
+        max_model_bytes=settings.max_model_bytes,
         batch_size=settings.score_batch_size,
         flush_ms=settings.score_flush_ms,
+        pause_timeout_ms=settings.pause_timeout_ms,
+        max_pause_buffer=settings.max_pause_buffer,
+        max_event_ahead_s=settings.max_event_ahead_s,
+        anchor_quorum=settings.anchor_quorum,
         input_topic=settings.input_topic,
         sync_topic=settings.sync_topic,
     )
@@ -102,6 +108,8 @@ def build_graph(
                 settings.reporting_interval_s * ticks,
                 delay_ticks=settings.watermark_delay_s * ticks,
                 hold_ms=settings.score_hold_ms,
+                ahead_ticks=settings.max_event_ahead_s * ticks,
+                quorum=settings.anchor_quorum,
             ),
             output_type=Types.STRING(),
         )

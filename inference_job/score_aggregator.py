@@ -7,7 +7,8 @@ order). This function keeps that state in keyed ``ValueState`` (restored after a
 object, so that PyFlink's state cache spares a decode per batch), polls with a processing-time timer
 while intervals are open, and closes everything at the end of a bounded input (an event-time timer only
 the final watermark reaches). Input records are :func:`~inference_job.scoring.encode_batch` batches from
-the engine's shards.
+the engine's shards. With ``ahead_ticks`` set, a delta stamped too far ahead of the scores' progress is
+counted at the progress instead of moving it (:mod:`inference_job.closing`).
 
 Event timestamps are in ticks (seconds for maritime, milliseconds for cards).
 """
@@ -27,6 +28,7 @@ from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.closing import ClosingState, on_batch, on_end, on_poll
 from inference_job.scoring import decode_rows
 from protocol.codec import encode
+from protocol.settings import Settings
 
 __all__ = ["END_OF_INPUT", "ScoreAggregator", "global_key"]
 
@@ -41,11 +43,22 @@ def global_key(value: Any) -> str:
 class ScoreAggregator(KeyedProcessFunction):
     """Folds batches of score deltas into interval reports; emits ScoreReport JSON."""
 
-    def __init__(self, interval_ticks: int, delay_ticks: int, hold_ms: int, poll_ms: int = 200) -> None:
+    def __init__(
+        self,
+        interval_ticks: int,
+        delay_ticks: int,
+        hold_ms: int,
+        poll_ms: int = 200,
+        *,
+        ahead_ticks: int | None = None,
+        quorum: int = Settings.model_fields["anchor_quorum"].default,
+    ) -> None:
         self.interval_ticks = interval_ticks
         self.delay_ticks = delay_ticks
         self.hold_ms = hold_ms
         self.poll_ms = poll_ms
+        self.ahead_ticks = ahead_ticks
+        self.quorum = quorum
         self.state: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -58,7 +71,7 @@ class ScoreAggregator(KeyedProcessFunction):
         if loaded is None:  # first batch ever: arm the end-of-input timer once
             timers.register_event_time_timer(END_OF_INPUT)
         state = on_batch(loaded or ClosingState(), decode_rows(value), timers.current_processing_time(),
-                         self.interval_ticks)  # fmt: skip
+                         self.interval_ticks, ahead=self.ahead_ticks, quorum=self.quorum)  # fmt: skip
         self._store(self._arm(state, ctx))
         yield from ()
 

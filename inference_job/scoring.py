@@ -56,12 +56,17 @@ class ScoreDelta:
     forecasts: int = 0
     detections: int = 0
     events: int = 1
+    resumed: int = 0  # 1 on a key's first event replayed after its pause ended without a PLAY
 
     def row(self) -> list[Any]:
-        """Wire row: ``[key, timestamp, model_id, method, tp, tn, fp, fn, forecasts, detections, events]``."""
+        """Wire row: ``[key, timestamp, model_id, method, tp, tn, fp, fn, forecasts, detections, events]``,
+        plus ``resumed`` as a 12th element only when it is set (rows stay short, older rows stay valid)."""
         r = self.resolved
-        return [self.key, self.timestamp, self.model_id, self.creation_method.value,
-                r.tp, r.tn, r.fp, r.fn, self.forecasts, self.detections, self.events]  # fmt: skip
+        row = [self.key, self.timestamp, self.model_id, self.creation_method.value,
+               r.tp, r.tn, r.fp, r.fn, self.forecasts, self.detections, self.events]  # fmt: skip
+        if self.resumed:
+            row.append(self.resumed)
+        return row
 
     def to_json(self) -> str:
         return json.dumps(self.row(), separators=(",", ":"))
@@ -69,10 +74,11 @@ class ScoreDelta:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ScoreDelta:
         """Inverse of :meth:`row`."""
-        key, ts, model_id, method, tp, tn, fp, fn, forecasts, detections, events = row
+        key, ts, model_id, method, tp, tn, fp, fn, forecasts, detections, events, *resumed = row
         return cls(
-            key, ts, model_id, CreationMethod(method), Metrics(tp, tn, fp, fn), forecasts, detections, events
-        )
+            key, ts, model_id, CreationMethod(method), Metrics(tp, tn, fp, fn), forecasts, detections, events,
+            resumed[0] if resumed else 0,
+        )  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> ScoreDelta:
@@ -112,6 +118,7 @@ class Interval:
     events: int = 0
     last_timestamp: int = 0
     by_model: Mapping[str, ModelCounts] = field(default_factory=dict)
+    resumed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,7 @@ class AggregatorState:
                         m: [c.creation_method.value, *_counts(c.resolved), c.first_seen]
                         for m, c in iv.by_model.items()
                     },
+                    "resumed": iv.resumed,
                 }
                 for iv in self.open.values()
             ],
@@ -169,7 +177,9 @@ class AggregatorState:
                 m: ModelCounts(CreationMethod(v[0]), Metrics(*v[1:5]), v[5])
                 for m, v in iv["by_model"].items()
             }
-            open_[iv["index"]] = Interval(iv["index"], iv["events"], iv["last_timestamp"], by_model)
+            open_[iv["index"]] = Interval(
+                iv["index"], iv["events"], iv["last_timestamp"], by_model, iv.get("resumed", 0)
+            )
         return cls(
             origin=data["origin"],
             first_open=data["first_open"],
@@ -215,7 +225,7 @@ def on_deltas(
     """
     origin = state.origin
     first_open = state.first_open
-    # index -> [events, last_timestamp, {model_id: [method, tp, tn, fp, fn, first_seen]}]
+    # index -> [events, last_timestamp, {model_id: [method, tp, tn, fp, fn, first_seen]}, resumed]
     touched: dict[int, list[Any]] = {}
     detections = state.detections
     for d in deltas:
@@ -227,9 +237,10 @@ def on_deltas(
             current = state.open.get(index) or Interval(index)
             models = current.by_model
             by_model = {m: [c.creation_method, *_counts(c.resolved), c.first_seen] for m, c in models.items()}
-            acc = touched[index] = [current.events, current.last_timestamp, by_model]
+            acc = touched[index] = [current.events, current.last_timestamp, by_model, current.resumed]
         acc[1] = max(acc[1], d.timestamp) if acc[0] else d.timestamp
         acc[0] += d.events
+        acc[3] += d.resumed
         counts = acc[2].get(d.model_id)
         if counts is None:
             counts = acc[2][d.model_id] = [d.creation_method, 0, 0, 0, 0, d.timestamp]
@@ -244,12 +255,13 @@ def on_deltas(
     if origin is None:
         return state, []
     opened = dict(state.open)
-    for index, (events, last, by_model) in touched.items():
+    for index, (events, last, by_model, resumed) in touched.items():
         opened[index] = Interval(
             index=index,
             events=events,
             last_timestamp=last,
             by_model={m: ModelCounts(c[0], Metrics(*c[1:5]), c[5]) for m, c in by_model.items()},
+            resumed=resumed,
         )
     state = replace(state, origin=origin, open=opened, detections=detections)
     return state, [state.interval_end(index, interval) for index in touched]
@@ -303,5 +315,6 @@ def _close(state: AggregatorState, iv: Interval, interval: int) -> tuple[Aggrega
         batch=metric_set(batch),
         runtime=metric_set(runtime),
         events=iv.events,
+        resumed_without_play=iv.resumed,
     )
     return state, report

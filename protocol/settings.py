@@ -25,6 +25,18 @@ class Domain(StrEnum):
     MARITIME = "maritime"
     FINANCE = "finance"
 
+    @property
+    def ticks_per_second(self) -> int:
+        """Units of an input event's ``timestamp`` per second: maritime events carry epoch seconds, card
+        transactions epoch milliseconds (as in the card datasets). Every setting of event time in seconds
+        (``*_s``) is multiplied by this before it meets a timestamp; every stream time is divided by it
+        before it meets a wall-clock duration."""
+        return 1000 if self is Domain.FINANCE else 1
+
+    def seconds_to_ticks(self, seconds: float) -> int:
+        """``seconds`` of event time in the unit of this domain's timestamps (rounded to the nearest)."""
+        return round(seconds * self.ticks_per_second)
+
 
 class BucketAlignment(StrEnum):
     FIRST_EVENT = "first_event"  # the original RTCEF: buckets start at the first event seen
@@ -81,6 +93,10 @@ class Settings(BaseSettings):
     pattern_path: Path | None = None
     declarations_path: Path | None = None
     bootstrap_model_path: Path | None = None
+    # A path that arrives in a message (a bucket of a dataset version, a model announced by PLAY) must name
+    # a regular file in its folder under DATA_DIR of at most this many bytes (shared_volume.claims).
+    max_bucket_bytes: int = Field(default=1 << 30, ge=1)
+    max_model_bytes: int = Field(default=256 << 20, ge=1)
 
     # --- forecasting (the SAME values for inference and factory scoring)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -115,6 +131,12 @@ class Settings(BaseSettings):
     event_batch_ms: int = Field(default=50, ge=1, le=10_000)
     score_batch_size: int = Field(default=512, ge=1)
     score_flush_ms: int = Field(default=200, ge=1)
+    # Liveness of a pause (inference_job.shard): a shard of the engine that has held events for
+    # ``pause_timeout_ms`` of processing time without a PLAY, or holds ``max_pause_buffer`` events,
+    # replays them and resumes on its current models (logged, and counted in the scores as
+    # ``resumed_without_play``); a PLAY arriving later still swaps.
+    pause_timeout_ms: int = Field(default=300_000, ge=1)
+    max_pause_buffer: int = Field(default=10_000, ge=1)
     observer_policy: ObserverPolicy = ObserverPolicy.TREND
     observer_k: int = Field(default=3, ge=1)
     observer_slope_threshold: float = -0.025
@@ -143,6 +165,20 @@ class Settings(BaseSettings):
     # A TRAIN / OPT_INITIALISE waits until the assembled dataset reaches the instruction's event time minus
     # this slack (seconds of event time), as the original factory did, so it never trains on stale data.
     dataset_coverage_slack_s: int = Field(default=600, ge=0)
+
+    # --- outliers and impossible counters (docs/collector_job.md, factory_job.md, inference_job.md)
+    # An event stamped more than this after the stream's progress (collector: the newest event time it
+    # trusts; inference engine: its shard's; score aggregator: the scores') is not trusted: it is
+    # dead-lettered (collector, engine) or counted at the progress (aggregator). Seconds of event time,
+    # converted to each domain's timestamp unit.
+    max_event_ahead_s: int = Field(default=86_400, ge=1, le=100 * 365 * 86_400)
+    # Records that agree with each other needed to anchor a stream that has none yet (the collector's
+    # first events) or to move an anchor that they all contradict (event time or dataset versions jumping
+    # further than their bound): one outlier cannot decide alone.
+    anchor_quorum: int = Field(default=3, ge=1, le=64)
+    # Largest step between two dataset versions the factory takes in line (genuine versions step by
+    # 1), and how far ahead of the controller's own counters a report's session or command number may be.
+    max_counter_step: int = Field(default=100, ge=1)
 
     # --- Flink jobs
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)

@@ -10,6 +10,10 @@ The factory is the only writer (plus the bootstrap script, once); the inference 
   before the pointer moves. A rewrite bug or a lost ``registry.json`` cannot erase what was deployed, and the
   lines answer "which model ran when, trained on what, scoring how" without Flink state.
 
+Several processes may publish at once (the factory, a bootstrap run, a second factory after a failover):
+every publication holds an OS file lock on ``registry.lock`` in the same folder (``filelock``) around its
+read-modify-write, so no publication overwrites another's entry. Readers need no lock.
+
 ``python -m shared_volume.registry list`` prints the registry of the configured ``DATA_DIR``; ``history``
 prints the history lines.
 """
@@ -24,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
 from protocol.messages import CreationMethod, Hyperparameters, MetricSet
@@ -31,12 +36,15 @@ from shared_volume.files import fsync_dir, write_text_atomic
 
 __all__ = [
     "HISTORY_FILE",
+    "LOCK_FILE",
+    "LOCK_TIMEOUT_S",
     "Registry",
     "RegistryEntry",
     "append_history",
     "history_path",
     "load_history",
     "load_registry",
+    "lock_path",
     "main",
     "publish",
 ]
@@ -45,6 +53,12 @@ LOG = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.jsonl"
 """Name of the append-only history, next to ``registry.json``."""
+
+LOCK_FILE = "registry.lock"
+"""Name of the lock file that serialises the writers of ``registry.json`` and ``history.jsonl``."""
+
+LOCK_TIMEOUT_S = 60.0
+"""How long a publication waits for another one to finish before giving up with ``filelock.Timeout``."""
 
 
 class RegistryEntry(BaseModel):
@@ -94,12 +108,28 @@ def history_path(registry_path: Path) -> Path:
     return registry_path.with_name(HISTORY_FILE)
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file of the registry or history file ``path`` (one lock per folder covers both)."""
+    return path.with_name(LOCK_FILE)
+
+
+def _lock(path: Path) -> FileLock:
+    """An exclusive OS lock (``flock``) on the folder's lock file; released by the OS if the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S)
+
+
 def append_history(path: Path, entry: RegistryEntry) -> None:
-    """Append ``entry`` as one JSON line and fsync it.
+    """Append ``entry`` as one JSON line and fsync it, under the registry's lock.
 
     A crash mid-write can leave a torn last line; the next append starts on a fresh line, so only the torn
     line is lost (and :func:`load_history` skips it).
     """
+    with _lock(path):
+        _append_history_locked(path, entry)
+
+
+def _append_history_locked(path: Path, entry: RegistryEntry) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     created = not path.exists()
     line = entry.model_dump_json() + "\n"
@@ -145,13 +175,15 @@ def publish(path: Path, entry: RegistryEntry, *, make_current: bool = True) -> R
 
     The registry keeps one entry per model id (a replayed command re-publishes and replaces it); the history
     keeps every publication. The history line is durable before the pointer moves, so ``current`` never
-    names a model the history does not know.
+    names a model the history does not know. The whole update holds the registry's file lock, so concurrent
+    publishers (threads or processes) are applied one after the other and none is lost.
     """
-    append_history(history_path(path), entry)
-    registry = load_registry(path)
-    models = tuple(m for m in registry.models if m.model_id != entry.model_id) + (entry,)
-    updated = Registry(current=entry.model_id if make_current else registry.current, models=models)
-    write_text_atomic(path, updated.model_dump_json(indent=2))
+    with _lock(path):
+        _append_history_locked(history_path(path), entry)
+        registry = load_registry(path)
+        models = tuple(m for m in registry.models if m.model_id != entry.model_id) + (entry,)
+        updated = Registry(current=entry.model_id if make_current else registry.current, models=models)
+        write_text_atomic(path, updated.model_dump_json(indent=2))
     return updated
 
 
@@ -179,18 +211,24 @@ def _format(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtcef-registry`` parser (also ``python -m shared_volume.registry``)."""
+    parser = argparse.ArgumentParser(prog="rtcef-registry", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "command", choices=["list", "json", "history"], nargs="?", default="list",
+        help="list: the models, one a line (default); json: the raw registry; history: every publication",
+    )  # fmt: skip
+    parser.add_argument(
+        "--path", type=Path, default=None, help="registry file (default: DATA_DIR/models/registry.json)"
+    )
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``list`` (human readable), ``json`` (raw) or ``history`` for the configured data directory."""
     from protocol.settings import load_settings
 
-    parser = argparse.ArgumentParser(
-        prog="python -m shared_volume.registry", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("command", choices=["list", "json", "history"], nargs="?", default="list")
-    parser.add_argument(
-        "--path", type=Path, default=None, help="registry file (default: DATA_DIR/models/registry.json)"
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     path = args.path or load_settings().registry_path
     if args.command == "history":
         print(_format_history(load_history(history_path(path))))

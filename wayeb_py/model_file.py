@@ -21,13 +21,21 @@ Waiting-time distributions and the forecast table are *not* stored: they are rec
 stored parameters (cheap for NEXTK). Files are written atomically (temp file in the target directory, fsync,
 ``os.replace``). Reading a file that is not a model, is corrupt, or has a newer format version raises
 `ModelFileError`. See also ``docs/spst-format.md``.
+
+Reading is bounded, because a model path may come from another process: the file is opened without
+blocking (a FIFO does not hang the reader), must be a regular file (not a device such as ``/dev/zero``) of
+at most ``max_bytes`` bytes, and its JSON may nest at most ``max_depth`` levels (checked before parsing, so
+a hostile file cannot exhaust the parser's recursion). Every such refusal is a `ModelFileError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,18 +45,29 @@ from .forecasting import ForecastParams
 from .pst import LearnParams, PredictionSuffixTree
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
     "FORMAT_VERSION",
     "MAGIC",
     "ModelFileError",
     "decode_model",
     "encode_model",
     "read_model",
+    "read_model_bytes",
     "write_model",
 ]
 
 MAGIC = "WAYEB-PY-SPST"
 FORMAT_NAME = "wayeb_py.spst"
 FORMAT_VERSION = 1
+DEFAULT_MAX_BYTES = 256 << 20
+"""Largest model file :func:`read_model` accepts by default."""
+DEFAULT_MAX_DEPTH = 64
+"""Deepest JSON nesting accepted by default; files written by `write_model` nest about ten levels."""
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 PatternDecoder = Callable[[dict[str, Any]], Any]
 
@@ -145,7 +164,10 @@ def decode_model(
         model = SPSTModel(pattern, pst, learn, fparams, doc.get("provenance") or {})
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError, ImportError) as exc:
+    except (
+        KeyError, TypeError, ValueError, IndexError, ImportError, AttributeError, ArithmeticError,
+        RecursionError, MemoryError,
+    ) as exc:  # fmt: skip
         raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
     if verify_key and doc.get("model_key") != model.key:
         raise ModelFileError(
@@ -189,37 +211,88 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_model(path: str | Path, *, pattern_decoder: PatternDecoder | None = None) -> Any:
-    """Load an `SPSTModel` from a ``.spst`` file written by `write_model`."""
-    p = Path(path)
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes`` bytes (never blocks)."""
     try:
-        raw = p.read_bytes()
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
-        raise ModelFileError(f"cannot read model file {p}: {exc.strerror or exc}") from exc
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(f"{path} is not a regular file")
+        if info.st_size > max_bytes:
+            raise ModelFileError(f"{path} has {info.st_size} bytes, more than the limit of {max_bytes}")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(raw) > max_bytes:
+        raise ModelFileError(f"{path} grew past the limit of {max_bytes} bytes while being read")
+    return raw
+
+
+def _json_depth(body: bytes) -> int:
+    """Deepest nesting of arrays and objects in a JSON text, counted without parsing it.
+
+    Strings are blanked first so that brackets inside them do not count; unbalanced input gives a
+    meaningless but finite answer (the parser rejects it afterwards).
+    """
+    brackets = _JSON_STRING.sub(b'""', body).translate(None, _NOT_BRACKETS)
+    steps = (1 if b in b"[{" else -1 for b in brackets)
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def read_model_bytes(
+    raw: bytes,
+    *,
+    source: str = "<bytes>",
+    pattern_decoder: PatternDecoder | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Any:
+    """Decode the content of a ``.spst`` file that the caller has read (``source`` names it in errors)."""
     newline = raw.find(b"\n")
     head = raw[:newline].decode("ascii", errors="replace") if newline >= 0 else ""
     parts = head.split(" ")
     if newline < 0 or len(parts) != 3 or parts[0] != MAGIC or not parts[2].startswith("sha256="):
-        raise ModelFileError(f"{p} is not a wayeb_py .spst model file (bad header)")
+        raise ModelFileError(f"{source} is not a wayeb_py .spst model file (bad header)")
     try:
         version = int(parts[1])
     except ValueError:
-        raise ModelFileError(f"{p}: bad format version {parts[1]!r}") from None
+        raise ModelFileError(f"{source}: bad format version {parts[1]!r}") from None
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{p} has model format version {version}, newer than supported ({FORMAT_VERSION}); "
+            f"{source} has model format version {version}, newer than supported ({FORMAT_VERSION}); "
             "upgrade wayeb_py"
         )
     body = raw[newline + 1 :]
     if hashlib.sha256(body).hexdigest() != parts[2][len("sha256=") :]:
-        raise ModelFileError(f"{p} is corrupt (checksum mismatch; truncated or modified)")
+        raise ModelFileError(f"{source} is corrupt (checksum mismatch; truncated or modified)")
+    depth = _json_depth(body)
+    if depth > max_depth:
+        raise ModelFileError(f"{source}: JSON nests {depth} levels, more than the limit of {max_depth}")
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{p} is corrupt (invalid JSON: {exc})") from exc
+    except (RecursionError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ModelFileError(f"{source} is corrupt (invalid JSON: {exc})") from exc
     if not isinstance(doc, dict):
-        raise ModelFileError(f"{p} is corrupt (JSON body is not an object)")
+        raise ModelFileError(f"{source} is corrupt (JSON body is not an object)")
     try:
         return decode_model(doc, pattern_decoder=pattern_decoder)
     except ModelFileError as exc:
-        raise ModelFileError(f"{p}: {exc}") from exc
+        raise ModelFileError(f"{source}: {exc}") from exc
+
+
+def read_model(
+    path: str | Path,
+    *,
+    pattern_decoder: PatternDecoder | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Any:
+    """Load an `SPSTModel` from a ``.spst`` file written by `write_model`, within the given limits."""
+    p = Path(path)
+    raw = _read_bounded(p, max_bytes)
+    return read_model_bytes(raw, source=str(p), pattern_decoder=pattern_decoder, max_depth=max_depth)

@@ -1,4 +1,5 @@
-"""The collector graph in a local MiniCluster: interleaved vessels over three buckets, ACKs, a bad record."""
+"""The collector graph in a local MiniCluster: interleaved vessels over three buckets, bad records and
+event-time outliers among them, ACKs that name nothing the collector published."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from protocol.messages import AssemblyAck, DatasetVersion, DeadLetter
 from protocol.settings import BucketAlignment, Settings
 
 HOUR = 3600
-BASE = 1_443_830_400  # a UTC midnight, so epoch-aligned hourly buckets start at BASE, BASE+1h, BASE+2h
+BASE = 1_443_830_400  # a UTC midnight: hourly buckets start at BASE, BASE+1h, BASE+2h
+FUTURE = 4_000_000_000  # 2096: valid on the wire, decades ahead of the stream
 
 
 def tag_dataset(text: str) -> str:
@@ -30,11 +32,11 @@ def tag_dead(text: str) -> str:
 
 
 @pytest.mark.minicluster
-def test_collector_graph_buckets_announces_and_releases(tmp_path: Path) -> None:
+def test_collector_graph_buckets_announces_and_survives_bad_records(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,
         bucket_size_s=HOUR,
-        bucket_alignment=BucketAlignment.EPOCH,
+        bucket_alignment=BucketAlignment.FIRST_EVENT,
         history_k=2,
         watermark_delay_s=60,
         checkpoint_interval_ms=3_600_000,
@@ -54,9 +56,16 @@ def test_collector_graph_buckets_announces_and_releases(tmp_path: Path) -> None:
         for vessel in range(3)
     ]
     events.insert(5, '{"timestamp": "yesterday"}')
+    outlier = events[0].replace(str(BASE), str(FUTURE))
+    events.insert(30, outlier)  # far ahead, in the middle of good traffic
+    events.insert(0, outlier.replace(str(FUTURE), str(FUTURE + 1)))  # far ahead, and the first event
+    huge = json.dumps({"timestamp": 10**16, "mmsi": 227592820, "lon": -4.5, "lat": 48.3})
+    events.insert(20, huge)  # 1e16 (once fatal to the job): outside the contract
+    # ACKs the factory cannot have sent, whichever of the two inputs runs first: a version the collector
+    # never published, and version 0 with buckets it never listed
     acks = [
-        encode(AssemblyAck(version=0, bucket_starts=(BASE,))),
-        encode(AssemblyAck(version=1, bucket_starts=(BASE, BASE + HOUR))),
+        encode(AssemblyAck(version=7, bucket_starts=(BASE,))),
+        encode(AssemblyAck(version=0, bucket_starts=(BASE + 5 * HOUR,))),
     ]
 
     bind_loopback_only()
@@ -85,16 +94,24 @@ def test_collector_graph_buckets_announces_and_releases(tmp_path: Path) -> None:
     assert versions[2].bucket_paths == tuple(
         str(bf.bucket_path(buckets, settings.bucket_prefix, s)) for s in versions[2].bucket_starts
     )
-    assert [(d.source_topic, d.job) for d in letters] == [(settings.input_topic, "collector_job")]
-    assert "timestamp" in letters[0].reason
+    by_topic = sorted((d.source_topic, d.job) for d in letters)
+    assert (
+        by_topic
+        == [(settings.assembly_topic, "collector_job")] * 2 + [(settings.input_topic, "collector_job")] * 4
+    )
+    input_letters = [d for d in letters if d.source_topic == settings.input_topic]
+    assert sum("ahead of the stream" in d.reason for d in input_letters) == 2
+    assert {d.payload for d in input_letters if "ahead of the stream" in d.reason} == {
+        outlier,
+        outlier.replace(str(FUTURE), str(FUTURE + 1)),
+    }
+    undecodable = {d.payload for d in input_letters if "timestamp" in d.reason}
+    assert undecodable == {'{"timestamp": "yesterday"}', huge}
 
-    # versions 0 and 1 ACKed, 2 not: bucket BASE is released, the other two stay, nothing is lost
-    first = bf.bucket_path(buckets, settings.bucket_prefix, BASE)
-    assert not first.exists() and bf.trash_path(first).exists()
-    for start in (BASE + HOUR, BASE + 2 * HOUR):
+    # no ACK named a published version with its buckets: nothing released, nothing lost
+    for start in (BASE, BASE + HOUR, BASE + 2 * HOUR):
         rows = bf.read_rows(bf.bucket_path(buckets, settings.bucket_prefix, start))
         assert len(rows) == 18  # 6 ten-minute steps x 3 vessels
         assert {r["mmsi"] for r in rows} == {"227592820", "227592821", "227592822"}
         assert list(rows[0])[-1] == "entry_fishing"
         assert all(start <= int(r["timestamp"]) < start + HOUR for r in rows)
-    assert bf.count_rows(bf.trash_path(first)) == 18

@@ -26,6 +26,8 @@ from protocol.settings import BucketAlignment, Domain, Settings
 
 DELAY_S = 5
 MIN_WATERMARK = -(2**63)
+T0 = 1_500_000_000
+"""Epoch seconds every scripted time is relative to (a multiple of the 100 s buckets)."""
 
 
 class FakeValueState:
@@ -131,19 +133,28 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+def at(*offsets: int) -> tuple[int, ...]:
+    """Bucket starts (or times) ``T0 + offset``."""
+    return tuple(T0 + o for o in offsets)
+
+
 def ev(ts: int, mmsi: str = "1") -> tuple[str, str]:
-    return "event", json.dumps({"timestamp": ts, "mmsi": mmsi, "lon": 1.5, "lat": 2.5, "area": "x"})
+    """An event at ``T0 + ts``."""
+    return "event", json.dumps({"timestamp": T0 + ts, "mmsi": mmsi, "lon": 1.5, "lat": 2.5, "area": "x"})
 
 
 def ack_of(version: int, *starts: int) -> tuple[str, str]:
-    return "ack", encode(AssemblyAck(version=version, bucket_starts=starts))
+    """An ACK of ``version`` listing the buckets at ``T0 + start``."""
+    return "ack", encode(AssemblyAck(version=version, bucket_starts=at(*starts)))
 
 
 def script() -> list[tuple[str, str]]:
-    """Interleaved vessels over 5 buckets of 100 s; ACKs arrive (sometimes early) along the way."""
-    records: list[tuple[str, str]] = [ack_of(0, 0)]  # before the version exists
+    """Interleaved vessels over 5 buckets of 100 s; ACKs arrive along the way, some late."""
+    records: list[tuple[str, str]] = []
     for ts in range(0, 500, 7):
         records.append(ev(ts, mmsi=str(ts % 3)))
+        if ts == 112:
+            records.append(ack_of(0, 0))
         if ts == 252:
             records.append(ack_of(1, 0, 100))
         if ts == 406:
@@ -170,28 +181,28 @@ def test_collector_key_is_constant() -> None:
 def test_clean_run_writes_buckets_versions_and_deletes_acked(tmp_path: Path) -> None:
     harness, files = run_clean(tmp_path)
     assert [(d.version, d.bucket_starts) for d in harness.datasets] == [
-        (0, (0,)),
-        (1, (0, 100)),
-        (2, (100, 200)),
-        (3, (200, 300)),
-        (4, (300, 400)),
+        (0, at(0)),
+        (1, at(0, 100)),
+        (2, at(100, 200)),
+        (3, at(200, 300)),
+        (4, at(300, 400)),
     ]
     buckets = tmp_path / "buckets"
     assert harness.datasets[4].bucket_paths == (
-        str(buckets / "dt_bucket_300.csv"),
-        str(buckets / "dt_bucket_400.csv"),
+        str(buckets / f"dt_bucket_{T0 + 300}.csv"),
+        str(buckets / f"dt_bucket_{T0 + 400}.csv"),
     )
     # versions 0..2 ACKed: buckets 0 and 100 are no longer needed and went to the trash
     assert sorted(files) == [
-        "dt_bucket_0.csv.deleted",
-        "dt_bucket_100.csv.deleted",
-        "dt_bucket_200.csv",
-        "dt_bucket_300.csv",
-        "dt_bucket_400.csv",
+        f"dt_bucket_{T0}.csv.deleted",
+        f"dt_bucket_{T0 + 100}.csv.deleted",
+        f"dt_bucket_{T0 + 200}.csv",
+        f"dt_bucket_{T0 + 300}.csv",
+        f"dt_bucket_{T0 + 400}.csv",
     ]
-    rows = bf.read_rows(buckets / "dt_bucket_200.csv")
+    rows = bf.read_rows(buckets / f"dt_bucket_{T0 + 200}.csv")
     assert list(rows[0]) == ["timestamp", "mmsi", "lon", "lat", "speed", "heading", "cog", "area"]
-    assert [int(r["timestamp"]) for r in rows] == list(range(203, 300, 7))
+    assert [int(r["timestamp"]) for r in rows] == list(at(*range(203, 300, 7)))
     assert harness.dead == []
     assert bf.read_version_floor(buckets) == 5
 
@@ -215,7 +226,7 @@ def test_restart_from_any_checkpoint_gives_the_same_files(tmp_path: Path) -> Non
         second.end_of_input()
         assert snapshot(directory / "buckets") == expected, (checkpoint, crash)
         versions = {d.version: d.bucket_starts for d in first.datasets + second.datasets}
-        assert versions == {0: (0,), 1: (0, 100), 2: (100, 200), 3: (200, 300), 4: (300, 400)}
+        assert versions == {0: at(0), 1: at(0, 100), 2: at(100, 200), 3: at(200, 300), 4: at(300, 400)}
 
 
 def test_rows_beyond_the_checkpoint_are_cut_before_replay(tmp_path: Path) -> None:
@@ -226,11 +237,11 @@ def test_rows_beyond_the_checkpoint_are_cut_before_replay(tmp_path: Path) -> Non
     saved = first.state.value()
     for record in [ev(3), ev(4)]:
         first.feed(record)
-    path = tmp_path / "buckets" / "dt_bucket_0.csv"
+    path = tmp_path / "buckets" / f"dt_bucket_{T0}.csv"
     assert bf.count_rows(path) == 4
     second = Harness(settings, state=saved)
     second.feed(ev(3))
-    assert [r["timestamp"] for r in bf.read_rows(path)] == ["1", "2", "3"]
+    assert [int(r["timestamp"]) for r in bf.read_rows(path)] == list(at(1, 2, 3))
 
 
 def test_start_without_state_moves_old_files_aside_and_keeps_counting_versions(tmp_path: Path) -> None:
@@ -246,8 +257,8 @@ def test_start_without_state_moves_old_files_aside_and_keeps_counting_versions(t
     fresh.end_of_input()
     assert [d.version for d in fresh.datasets] == [3, 4]
     buckets = tmp_path / "buckets"
-    assert bf.count_rows(buckets / "dt_bucket_0.csv") == 1  # not 2: the old file went to the trash
-    assert (buckets / "dt_bucket_200.csv.deleted").exists()
+    assert bf.count_rows(buckets / f"dt_bucket_{T0}.csv") == 1  # not 2: the old file went to the trash
+    assert (buckets / f"dt_bucket_{T0 + 200}.csv.deleted").exists()
 
 
 def test_late_event_reaches_dead_letters(tmp_path: Path) -> None:
@@ -259,7 +270,7 @@ def test_late_event_reaches_dead_letters(tmp_path: Path) -> None:
     assert (
         letter.job == "collector_job"
         and "late event" in letter.reason
-        and '"timestamp": 50' in letter.payload
+        and f'"timestamp": {T0 + 50}' in letter.payload
     )
 
 
@@ -269,13 +280,14 @@ def test_finance_events_use_milliseconds(tmp_path: Path) -> None:
     function = CollectorProcess(config, string_tag("dead"))
     function.open(FakeRuntimeContext(FakeValueState()))
     timers = FakeTimers()
-    raw = json.dumps({"timestamp": 1_500, "pan": "p1", "amount": 3.0})
+    t0_ms = T0 * 1000
+    raw = json.dumps({"timestamp": t0_ms + 1_500, "pan": "p1", "amount": 3.0})
     parsed = parse_event(Domain.FINANCE, raw)
     assert list(function.process_element1(parsed, FakeCtx(timers))) == []
-    assert timers.timers == {1_999}
-    produced = list(function.on_timer(1_999, FakeCtx(timers)))
+    assert timers.timers == {t0_ms + 1_999}
+    produced = list(function.on_timer(t0_ms + 1_999, FakeCtx(timers)))
     dataset = DatasetVersion.model_validate_json(produced[0])
-    assert dataset.bucket_starts == (1_000,) and dataset.timestamp == 2_000
+    assert dataset.bucket_starts == (t0_ms + 1_000,) and dataset.timestamp == t0_ms + 2_000
     function.close()
 
 
@@ -283,3 +295,39 @@ def test_apply_effects_ignores_empty_output(tmp_path: Path) -> None:
     config = CollectorConfig.from_settings(settings_for(tmp_path))
     assert apply_effects([], bf.BucketWriter(tmp_path), FakeTimers(), config) == []
     assert CollectorState() == CollectorState.model_validate_json(CollectorState().model_dump_json())
+
+
+def test_ack_of_a_version_never_published_deletes_nothing(tmp_path: Path) -> None:
+    harness = Harness(settings_for(tmp_path))
+    for record in [ev(1), ev(150), ev(260)]:  # versions 0 and 1 published, bucket 200 still open
+        harness.feed(record)
+    buckets = tmp_path / "buckets"
+    files = snapshot(buckets)
+    for record in [ack_of(2, 100, 200), ack_of(9, 0), ack_of(2**53 - 1, 0, 100)]:
+        harness.feed(record)
+    assert snapshot(buckets) == files
+    assert [d.source_topic for d in harness.dead] == ["assembly_reports"] * 3
+    assert all("never published" in d.reason for d in harness.dead)
+    for record in [ack_of(0, 0), ack_of(1, 0, 100)]:  # the genuine ACKs still release
+        harness.feed(record)
+    assert (buckets / f"dt_bucket_{T0}.csv.deleted").exists()
+
+
+def test_replayed_ack_of_a_version_published_before_a_restore_releases_it_when_recreated(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    first = Harness(settings)
+    first.feed(ev(1))
+    saved = first.state.value()
+    for record in [ev(150), ev(260)]:
+        first.feed(record)
+    assert [d.version for d in first.datasets] == [0, 1]
+    second = Harness(settings, state=saved)  # restored to before both versions were published
+    for record in [ack_of(0, 0), ack_of(1, 0, 100)]:  # the ACK topic replays first
+        second.feed(record)
+    assert second.dead == []
+    for record in [ev(150), ev(260)]:
+        second.feed(record)
+    assert [d.version for d in second.datasets] == [0, 1]
+    assert (tmp_path / "buckets" / f"dt_bucket_{T0}.csv.deleted").exists()

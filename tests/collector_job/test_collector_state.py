@@ -147,10 +147,26 @@ def test_lagging_factory_loses_nothing() -> None:
     assert of(DeleteBucket, outputs) == [] and len(state.closed) == 12
 
 
-def test_early_ack_before_the_version_exists_is_honoured() -> None:
-    state, outputs = run([ack(0, 0), ack(1, 0, 10), event(1), event(12), WatermarkIn(20, 0)])
+def test_early_ack_of_a_version_published_before_a_restore_is_honoured() -> None:
+    restored = CollectorState(published=2)  # versions 0 and 1 were published after the checkpoint
+    messages = [ack(0, 0), ack(1, 0, 10), event(1), event(12), WatermarkIn(20, 0)]
+    state, outputs = run(messages, state=restored)
     assert [o.start for o in of(DeleteBucket, outputs)] == [0]
-    assert state.pending == () and state.early_acks == ()
+    assert state.pending == () and state.early_acks == () and of(DeadLetterOut, outputs) == []
+
+
+def test_ack_of_a_version_never_published_is_refused_and_deletes_nothing() -> None:
+    state, _ = run([event(1), event(12), event(25), WatermarkIn(30, 0)])
+    assert (state.next_version, state.published) == (3, 3)
+    before = state
+    for forged in (ack(3, 10, 20), ack(2**53 - 1, 0), ack(4, 20, 30)):
+        state, outputs = run([forged], state=state)
+        (letter,) = of(DeadLetterOut, outputs)
+        assert "never published" in letter.reason and letter.source_topic == "assembly_reports"
+    assert state == before  # not remembered as early ACKs either
+    # genuine ACKs still release as before
+    state, outputs = run([ack(0, 0), ack(1, 0, 10)], state=state)
+    assert of(DeleteBucket, outputs) == [DeleteBucket(0, Path("/b/dt_0.csv"))]
 
 
 def test_stale_ack_is_dead_lettered_and_releases_nothing() -> None:
@@ -176,7 +192,10 @@ def test_deleted_buckets_are_purged_after_the_grace_period() -> None:
 
 
 def test_state_survives_json() -> None:
-    state, _ = run([event(1, area="x"), event(12), WatermarkIn(20, 0), ack(5, 1, 2), event(25)])
+    restored = CollectorState(published=6)
+    messages = [event(1, area="x"), event(12), WatermarkIn(20, 0), ack(5, 1, 2), event(25)]
+    state, _ = run(messages, state=restored)
+    assert state.early_acks
     assert CollectorState.model_validate_json(state.model_dump_json()) == state
 
 

@@ -15,19 +15,21 @@ from protocol.codec import DecodeError
 from protocol.messages import AssemblyAck, DeadLetter
 from protocol.settings import Domain
 
+T0 = 1_500_000_000
+
 
 def test_maritime_event_keeps_extras_and_raw_payload() -> None:
-    raw = json.dumps({"timestamp": 10, "mmsi": 42, "lon": 1.0, "lat": 2.0, "entry_fishing": 1})
+    raw = json.dumps({"timestamp": T0, "mmsi": 42, "lon": 1.0, "lat": 2.0, "entry_fishing": 1})
     parsed = parse_event(Domain.MARITIME, raw)
-    assert parsed.ts == 10 and parsed.record["mmsi"] == "42" and parsed.record["entry_fishing"] == 1
+    assert parsed.ts == T0 and parsed.record["mmsi"] == "42" and parsed.record["entry_fishing"] == 1
     assert parsed.payload == raw
 
 
 def test_finance_event_uses_the_card_model() -> None:
-    parsed = parse_event(Domain.FINANCE, json.dumps({"timestamp": 1500, "pan": "p", "amount": 2.5}))
-    assert parsed.record["pan"] == "p" and parsed.ts == 1500
+    parsed = parse_event(Domain.FINANCE, json.dumps({"timestamp": T0 * 1000, "pan": "p", "amount": 2.5}))
+    assert parsed.record["pan"] == "p" and parsed.ts == T0 * 1000
     with pytest.raises(DecodeError):
-        parse_event(Domain.FINANCE, json.dumps({"timestamp": 1, "mmsi": "m", "lon": 0, "lat": 0}))
+        parse_event(Domain.FINANCE, json.dumps({"timestamp": T0 * 1000, "mmsi": "m", "lon": 0, "lat": 0}))
 
 
 def test_bad_event_becomes_a_dead_letter() -> None:

@@ -38,24 +38,28 @@ def test_fully_acked_buckets_outside_future_windows_are_deletable() -> None:
 
 
 def test_ack_releases_matching_pending_version() -> None:
-    pending, early, outcome = retention.apply_ack((ref(0, 1), ref(1, 1, 2)), (), ref(0, 1), next_version=2)
+    pending, early, outcome = retention.apply_ack(
+        (ref(0, 1), ref(1, 1, 2)), (), ref(0, 1), next_version=2, published=2
+    )
     assert outcome is AckOutcome.RELEASED
     assert pending == (ref(1, 1, 2),) and early == ()
 
 
 def test_ack_with_other_buckets_is_a_mismatch_and_releases_nothing() -> None:
-    pending, _, outcome = retention.apply_ack((ref(0, 1),), (), ref(0, 99), next_version=1)
+    pending, _, outcome = retention.apply_ack((ref(0, 1),), (), ref(0, 99), next_version=1, published=1)
     assert outcome is AckOutcome.MISMATCH and pending == (ref(0, 1),)
 
 
 def test_replayed_ack_is_a_duplicate() -> None:
-    assert retention.apply_ack((), (), ref(0, 1), next_version=3)[2] is AckOutcome.DUPLICATE
+    assert retention.apply_ack((), (), ref(0, 1), next_version=3, published=3)[2] is AckOutcome.DUPLICATE
 
 
 def test_early_ack_is_kept_and_consumed_when_the_version_appears() -> None:
-    pending, early, outcome = retention.apply_ack((), (), ref(2, 5, 6), next_version=1)
+    # restored to next_version 1 after versions up to 2 had been published: the ACK of 2 is genuine
+    pending, early, outcome = retention.apply_ack((), (), ref(2, 5, 6), next_version=1, published=3)
     assert outcome is AckOutcome.EARLY and early == (ref(2, 5, 6),)
-    assert retention.apply_ack(pending, early, ref(2, 5, 6), next_version=1)[2] is AckOutcome.DUPLICATE
+    again = retention.apply_ack(pending, early, ref(2, 5, 6), next_version=1, published=3)
+    assert again[2] is AckOutcome.DUPLICATE
     pending, early, acked = retention.register_version(pending, early, ref(2, 5, 6))
     assert acked and pending == () and early == ()
 
@@ -65,10 +69,20 @@ def test_stale_early_ack_does_not_release_a_different_version() -> None:
     assert not acked and pending == (ref(0, 1),) and early == ()
 
 
+def test_ack_of_a_version_never_published_is_refused_and_not_remembered() -> None:
+    pending = (ref(0, 1),)
+    for version in (1, 3, 10**15):  # the next version to create, and beyond
+        got = retention.apply_ack(pending, (), ref(version, 1), next_version=1, published=1)
+        assert got == (pending, (), AckOutcome.UNPUBLISHED)
+    got = retention.apply_ack(pending, (), ref(3, 1), next_version=1, published=3)
+    assert got == (pending, (), AckOutcome.UNPUBLISHED)  # "published" is exclusive
+
+
 def simulate(
     ack_order: tuple[int, ...], ack_before: int, k: int = 2, n: int = 4
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Close ``n`` buckets; ACK versions in ``ack_order``, the first ``ack_before`` ACKs before any close."""
+    """Close ``n`` buckets; ACK versions in ``ack_order``, the first ``ack_before`` ACKs before any close
+    (as after a restore: all ``n`` versions had been published by the run before)."""
     closed: list[int] = []
     pending: tuple[VersionRef, ...] = ()
     early: tuple[VersionRef, ...] = ()
@@ -84,7 +98,7 @@ def simulate(
 
     def ack(a: VersionRef, next_version: int) -> None:
         nonlocal pending, early
-        pending, early, outcome = retention.apply_ack(pending, early, a, next_version)
+        pending, early, outcome = retention.apply_ack(pending, early, a, next_version, published=n)
         if outcome is AckOutcome.RELEASED:
             collect()
 

@@ -223,6 +223,23 @@ def test_stale_duplicate_and_unknown_reports_are_ignored() -> None:
     assert ignored_reasons(outputs) == ["duplicate_report"]
 
 
+def test_report_far_beyond_the_counters_is_impossible_and_takes_no_buffer_slot() -> None:
+    factory = FakeFactory()
+    state, outputs = step(IDLE, instruction(), 0, config=CHEAP)
+    init, first_step = commands(outputs)
+    genuine = factory.reply(first_step)
+    limit = CHEAP.max_counter_step
+    for reply_id in (f"default#{2 + limit}.0", f"default#{2**53 - 1}.0", f"default#1.{3 + limit}"):
+        forged = genuine.model_copy(update={"reply_id": reply_id})
+        after, outputs = step(state, forged, 0, config=CHEAP)
+        assert ignored_reasons(outputs) == ["impossible_report"] and after == state
+    ahead = genuine.model_copy(update={"reply_id": f"default#{1 + limit}.0"})  # just within the bound
+    after, outputs = step(state, ahead, 0, config=CHEAP)
+    assert after.early_reports == (ahead,) and ignored_reasons(outputs) == []
+    state, outputs = step(state, genuine, 0, config=CHEAP)  # the session goes on as before
+    assert ignored_reasons(outputs) == [] and commands(outputs)
+
+
 def test_report_before_its_command_is_buffered_and_used() -> None:
     early = FakeFactory().reply(
         commands(step(IDLE, instruction("r1", InstructionType.RETRAIN), 0, config=CHEAP)[1])[0]
@@ -342,10 +359,11 @@ def test_config_from_settings_reads_timeouts_defaults_and_prior_samples(tmp_path
     row = {"params": {"confidence": 0.2, "order": 3, "p_min": 0.001, "gamma": 0.002}, "objective": -0.5}
     prior.write_text(json.dumps([row]))
     settings = load_settings(
-        report_timeout_s=2.5, report_retries=3, threshold=0.4, order=3, optimiser_prior_path=prior
-    )
+        report_timeout_s=2.5, report_retries=3, threshold=0.4, order=3, optimiser_prior_path=prior,
+        max_counter_step=7,
+    )  # fmt: skip
     config = ControllerConfig.from_settings(settings)
-    assert (config.report_timeout_ms, config.report_retries) == (2_500, 3)
+    assert (config.report_timeout_ms, config.report_retries, config.max_counter_step) == (2_500, 3, 7)
     assert config.default_params == Hyperparameters(confidence=0.4, order=3, p_min=0.001, gamma=0.001)
     assert config.prior_samples == (((0.2, 3, 0.001, 0.002), -0.5),)
 

@@ -11,6 +11,7 @@ from protocol.messages import (
     AssemblyAck,
     CommandType,
     CreationMethod,
+    DatasetVersion,
     DeadLetter,
     FactoryReport,
     ReportStatus,
@@ -98,6 +99,71 @@ def test_dataset_with_no_readable_bucket_is_not_acknowledged(settings, tools):
     state, out = run(initial_state(), [dataset(0, "/vol/b/1")], settings, tools)
     assert state.current is None
     assert acks(out) == [] and len(letters(out)) == 1
+
+
+# ------------------------------------------------------------------------- impossible version numbers
+
+HUGE = 2**53 - 1  # the largest version the wire contract admits
+
+
+def forged(version: int = HUGE) -> DatasetVersion:
+    """A dataset version with a plausible payload and an impossible number."""
+    return DatasetVersion(
+        version=version,
+        timestamp=1443677401,
+        bucket_starts=(1443600000,),
+        bucket_paths=("/vol/buckets/dt_bucket_0",),
+    )
+
+
+def test_huge_version_among_genuine_ones_is_refused_and_the_genuine_ones_go_on(settings, tools):
+    state, out = run(initial_state(), [dataset(0), dataset(1), forged(), dataset(2), dataset(3)],
+                     settings, tools)  # fmt: skip
+    assert tools.assembled == [0, 1, 2, 3] and [a.version for a in acks(out)] == [0, 1, 2, 3]
+    assert state.current.version == 3 and state.challengers == ()
+    [letter] = letters(out)
+    assert letter.source_topic == settings.datasets_topic and letter.payload == encode(forged())
+    assert f"version {HUGE} is more than 100 away from the current version 1: refused" in letter.reason
+
+
+def test_huge_first_version_is_outvoted_by_the_genuine_ones(settings, tools):
+    genuine = [dataset(v) for v in range(5)]
+    state, out = run(initial_state(), [forged(), *genuine], settings, tools)
+    assert tools.assembled == [HUGE, 0, 1, 2, 3, 4]  # the first had nothing to compare with
+    assert [a.version for a in acks(out)] == [HUGE, 0, 1, 2, 3, 4]  # every genuine one assembled, ACKed
+    assert state.current.version == 4
+    # versions 0 and 1 were refused on arrival, then assembled after all once 2 confirmed their lineage
+    assert [d.payload for d in letters(out)] == [encode(dataset(0)), encode(dataset(1))]
+
+
+def test_training_uses_the_genuine_lineage_once_it_has_taken_over(settings, tools):
+    tools.rows_by_version = {HUGE: 0}
+    state, out = run(initial_state(), [forged(), command("c1", T.TRAIN)], settings, tools)
+    assert [r.status for r in reports(out)] == [ReportStatus.ERROR]  # the forged one holds no data
+    state, out = run(state, [dataset(0), dataset(1), dataset(2), command("c2", T.TRAIN)], settings, tools)
+    assert [r.dataset_version for r in reports(out)] == [2] and state.current.version == 2
+
+
+def test_a_genuine_jump_of_the_numbering_is_followed_after_a_quorum(settings, tools):
+    jumped = [dataset(v) for v in (500, 501, 502, 503)]  # e.g. older records expired from the topic
+    state, out = run(initial_state(), [dataset(0), *jumped], settings, tools)
+    assert tools.assembled == [0, 500, 501, 502, 503] and len(letters(out)) == 2  # 500, 501 on arrival
+    assert [a.version for a in acks(out)][-1] == 503 and state.current.version == 503
+
+
+def test_far_behind_and_far_ahead_challengers_that_do_not_agree_are_refused(settings, tools):
+    near = settings.model_copy(update={"max_counter_step": 10})
+    messages = [dataset(200), dataset(1000), dataset(5), dataset(6), dataset(201)]
+    state, out = run(initial_state(), messages, near, tools)
+    assert tools.assembled == [200, 201] and state.current.version == 201 and state.challengers == ()
+    assert [d.payload for d in letters(out)] == [encode(dataset(v)) for v in (1000, 5, 6)]
+
+
+def test_held_challengers_survive_the_state_round_trip(settings, tools):
+    state, _ = run(initial_state(), [dataset(0), forged()], settings, tools)
+    assert [c.version for c in state.challengers] == [HUGE]
+    assert load_state(store_state(state)) == state
+    assert load_state('{"current": null}').challengers == ()  # a state stored before the field existed
 
 
 # -------------------------------------------------------------------------------- queue and timeout

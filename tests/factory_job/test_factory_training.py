@@ -133,7 +133,7 @@ def test_prepare_counts_once_for_all_trials(port_settings, dataset_file, tmp_pat
 def test_end_to_end_on_a_temporary_volume(port_settings, frame, tmp_path):
     """Buckets -> assembled dataset -> TRAIN -> optimisation session, with the real tools."""
     tools = VolumeTools(port_settings)
-    buckets = write_buckets(tmp_path / "buckets", frame, 3, shuffle_columns=True)
+    buckets = write_buckets(port_settings.buckets_dir, frame, 3, shuffle_columns=True)
     state = initial_state()
 
     def feed(message):
@@ -174,8 +174,9 @@ def test_end_to_end_on_a_temporary_volume(port_settings, frame, tmp_path):
     assert [m.model_id for m in registry.models] == [train.model_id, final.model_id]
     assert registry.current == final.model_id and registry.current_entry().dataset_version == 0
     assert sorted(p.name for p in port_settings.models_dir.iterdir()) == sorted(
-        ["registry.json", "history.jsonl", f"{train.model_id}.spst", f"{final.model_id}.spst"]
-    )
+        ["registry.json", "registry.lock", "history.jsonl", f"{train.model_id}.spst",
+         f"{final.model_id}.spst"]
+    )  # fmt: skip
     history = load_history(history_path(port_settings.registry_path))
     assert [(h.model_id, h.creation_method) for h in history] == [
         (train.model_id, CreationMethod.RETRAIN),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from metric_fakes import FakeMetricsRuntime
@@ -18,6 +19,31 @@ class FakeValueState:
 
     def update(self, value: Any) -> None:
         self._value = value
+
+
+class FakeListState:
+    """ListState of one key: ``add``/``get``/``clear``, elements kept pickled as a state backend keeps them.
+
+    ``written`` counts the bytes pickled into the state and ``appends`` the elements added: what holding
+    an event costs, measured without a clock.
+    """
+
+    def __init__(self) -> None:
+        self.elements: list[bytes] = []
+        self.written = 0
+        self.appends = 0
+
+    def add(self, value: Any) -> None:
+        raw = pickle.dumps(value)
+        self.written += len(raw)
+        self.appends += 1
+        self.elements.append(raw)
+
+    def get(self) -> list[Any]:
+        return [pickle.loads(raw) for raw in self.elements]
+
+    def clear(self) -> None:
+        self.elements = []
 
 
 class FakeRuntimeContext(FakeMetricsRuntime):

@@ -62,3 +62,44 @@ def test_state_round_trips_through_pickle() -> None:
     assert pickle.loads(pickle.dumps(state)) == state and state.pending
     state, _ = on_poll(state, 7 + HOLD, INTERVAL, HOLD, delay=0)
     assert pickle.loads(pickle.dumps(state)) == state and state.marks
+
+
+# ------------------------------------------------------------------------------------------ outliers
+
+AHEAD = 1_000
+FAR = 10**12
+
+
+def replay(times: list[int], *, ahead: int | None = AHEAD) -> list[tuple[int, int, int]]:
+    """One delta per batch, a poll after each (100 ms apart), then the end: (start, events, timestamp)."""
+    state, reports = ClosingState(), []
+    for i, ts in enumerate(times):
+        state = on_batch(state, rows(ts), i * 100, INTERVAL, ahead=ahead, quorum=3)
+        state, closed = on_poll(state, i * 100, INTERVAL, HOLD, delay=0)
+        reports += closed
+    state, rest = on_end(state, INTERVAL)
+    return [(r.interval_start, r.events, r.timestamp) for r in reports + rest]
+
+
+GOOD = list(range(0, 600, 10))
+
+
+def test_a_far_future_delta_among_good_ones_is_counted_at_the_progress_not_trusted() -> None:
+    expected = replay(GOOD)
+    got = replay([*GOOD[:30], FAR, *GOOD[30:]])
+    assert [(s, t) for s, _, t in got] == [(s, t) for s, _, t in expected]  # same intervals, same times
+    assert [e for _, e, _ in got] == [10, 10, 11, 10, 10, 10]  # counted where the stream was
+    assert replay([*GOOD[:30], FAR, *GOOD[30:]], ahead=None)[-1][0] > 10**11  # unguarded: a far interval
+
+
+def test_a_far_future_first_delta_opens_no_far_interval() -> None:
+    got = replay([FAR, *GOOD])
+    assert [s for s, _, _ in got] == [0, 100, 200, 300, 400, 500]
+    assert sum(e for _, e, _ in got) == len(GOOD) + 1
+
+
+def test_the_clock_survives_the_state_round_trip() -> None:
+    state = on_batch(ClosingState(), rows(1, 2, 3, FAR), 0, INTERVAL, ahead=AHEAD, quorum=3)
+    assert state.clock.top == (1, 2, 3) and ClosingState.from_dict(state.to_dict()) == state
+    legacy = {k: v for k, v in state.to_dict().items() if k != "clock"}
+    assert ClosingState.from_dict(legacy).clock.top == ()

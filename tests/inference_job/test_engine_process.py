@@ -3,166 +3,28 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
-from flink_fakes import FakeTimerService
-from metric_fakes import FakeMetricsRuntime
+from engine_harness import SHARDS, T0, Harness, deltas, forecasts, raw_event
 
 from flink_common.timers import LOST_TIMER_MS
 from inference_job.engine_process import (
     END_OF_INPUT,
     FORECASTS,
-    EngineProcess,
     ModelCache,
     event_model,
     partition_attribute,
     resolve_initial_model,
     ticks_per_second,
 )
-from inference_job.event_batches import shard_of, split_lines
+from inference_job.event_batches import shard_of
 from inference_job.lifecycle import ModelRef
 from inference_job.parse_messages import DEAD_LETTERS
-from inference_job.scoring import ScoreDelta, decode_batch
-from mocks.fake_engine import load, write_model
 from protocol.codec import decode
-from protocol.messages import (
-    CardTransaction,
-    CreationMethod,
-    DeadLetter,
-    EngineSync,
-    ForecastRecord,
-    SyncType,
-)
+from protocol.messages import CardTransaction, CreationMethod, DeadLetter, EngineSync, SyncType
 from protocol.settings import Domain, Settings
 from shared_volume.registry import RegistryEntry, publish
-
-
-class FakeBroadcastState(dict):
-    """Broadcast map state: ``get``/``put`` like PyFlink's BroadcastState."""
-
-    def put(self, key: str, value: str) -> None:
-        self[key] = value
-
-
-class PickledStore:
-    """Keyed state of one descriptor: every value goes through pickle, as Flink's state backend does."""
-
-    def __init__(self) -> None:
-        self.data: dict[Any, bytes] = {}
-
-    def load(self, key: Any) -> Any:
-        raw = self.data.get(key)
-        return pickle.loads(raw) if raw is not None else None
-
-    def save(self, key: Any, value: Any) -> None:
-        self.data[key] = pickle.dumps(value)
-
-
-SHARDS = 4
-
-
-class Harness:
-    """Keyed state per shard (MapState of partition keys + a shard ValueState), timers per shard."""
-
-    def __init__(self, tmp: Path, stores: dict[str, PickledStore] | None = None, broadcast: Any = None,
-                 batch_size: int = 100, flush_ms: int = 200):  # fmt: skip
-        self.m0 = write_model(tmp / "m0.json", "m0")
-        self.m1 = write_model(tmp / "m1.json", "m1", bias=0.2)
-        self.stores = stores if stores is not None else {"runs": PickledStore(), "shard": PickledStore()}
-        self.broadcast = broadcast if broadcast is not None else FakeBroadcastState()
-        self.timers: dict[int, FakeTimerService] = {}
-        self.fn = EngineProcess(
-            ModelRef("m0", self.m0), registry_path=str(tmp / "registry.json"), loader=load,
-            batch_size=batch_size, flush_ms=flush_ms,
-        )  # fmt: skip
-        self.shard = 0
-        self.metrics = FakeMetricsRuntime()
-        self.fn.open(self)  # type: ignore[arg-type]
-
-    # runtime context and state proxies for the current shard
-    def get_metrics_group(self) -> Any:
-        return self.metrics.get_metrics_group()
-
-    def get_map_state(self, descriptor: Any) -> Any:
-        harness, store = self, self.stores["runs"]
-
-        class Runs:
-            def get(self, key: str) -> Any:
-                return store.load((harness.shard, key))
-
-            def put(self, key: str, value: Any) -> None:
-                store.save((harness.shard, key), value)
-
-        return Runs()
-
-    def get_state(self, descriptor: Any) -> Any:
-        harness, store = self, self.stores["shard"]
-
-        class Shard:
-            def value(self) -> Any:
-                return store.load(harness.shard)
-
-            def update(self, value: Any) -> None:
-                store.save(harness.shard, value)
-
-        return Shard()
-
-    def run_state(self, key: str) -> Any:
-        return self.stores["runs"].load((shard_of(key, SHARDS), key))
-
-    # contexts
-    def get_broadcast_state(self, descriptor: Any) -> FakeBroadcastState:
-        return self.broadcast
-
-    def get_current_key(self) -> int:
-        return self.shard
-
-    def timer_service(self) -> FakeTimerService:
-        return self.timers.setdefault(self.shard, FakeTimerService())
-
-    def timer_service_for(self, key: str) -> FakeTimerService:
-        return self.timers.setdefault(shard_of(key, SHARDS), FakeTimerService())
-
-    def time_domain(self) -> Any:
-        return self._domain
-
-    def event(self, key: str, ts: int, lat: float = 45.0) -> list[Any]:
-        return self.batch(key, [json.dumps({"timestamp": ts, "mmsi": key, "lat": lat, "lon": 0.0})])
-
-    def batch(self, key: str, raw_events: list[str]) -> list[Any]:
-        """Deliver one batch (raw JSON events) to the shard of ``key``, as the JVM batching does."""
-        self.shard = shard_of(key, SHARDS)
-        return list(self.fn.process_element(json.dumps(raw_events), self))
-
-    def sync(self, sync: EngineSync) -> list[Any]:
-        return list(self.fn.process_broadcast_element(sync, self))
-
-    def fire(self, key: str, ts: int, *, event_time: bool) -> list[Any]:
-        from pyflink.datastream import TimeDomain
-
-        self.shard = shard_of(key, SHARDS)
-        self._domain = TimeDomain.EVENT_TIME if event_time else TimeDomain.PROCESSING_TIME
-        return list(self.fn.on_timer(ts, self))
-
-    def flush(self, key: str) -> list[Any]:
-        """Fire the shard's processing-time timer (what Flink does ``flush_ms`` later)."""
-        return self.fire(key, max(self.timers[shard_of(key, SHARDS)].processing), event_time=False)
-
-
-def forecasts(out: list[Any]) -> list[ForecastRecord]:
-    return [
-        ForecastRecord.model_validate_json(line)
-        for v in out
-        if isinstance(v, tuple) and v[0] == FORECASTS
-        for line in split_lines(v[1])
-    ]
-
-
-def deltas(out: list[Any]) -> list[ScoreDelta]:
-    return [d for v in out if isinstance(v, str) for d in decode_batch(v)]
 
 
 def test_each_event_yields_a_forecast_and_a_delta_stamped_with_the_model(tmp_path: Path) -> None:
@@ -301,7 +163,7 @@ def test_a_partial_batch_is_flushed_by_the_shard_timer_once(tmp_path: Path) -> N
 
 def test_a_batch_is_processed_in_order_with_one_forecast_record(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    raw = [json.dumps({"timestamp": ts, "mmsi": "v1", "lat": 45.0, "lon": 0.0}) for ts in (1, 2, 3)]
+    raw = [raw_event("v1", ts) for ts in (1, 2, 3)]
     out = h.batch("v1", raw)
     assert len([v for v in out if isinstance(v, tuple) and v[0] == FORECASTS]) == 1  # one record per batch
     assert [f.timestamp for f in forecasts(out)] == [1, 2, 3]
@@ -310,7 +172,7 @@ def test_a_batch_is_processed_in_order_with_one_forecast_record(tmp_path: Path) 
 
 def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_goes_on(tmp_path: Path) -> None:
     h = Harness(tmp_path)
-    good = [json.dumps({"timestamp": ts, "mmsi": "v1", "lat": 45.0, "lon": 0.0}) for ts in (1, 2)]
+    good = [raw_event("v1", ts) for ts in (1, 2)]
     bad = ["not json", json.dumps({"timestamp": -3, "mmsi": "v1", "lon": 0, "lat": 0})]
     out = h.batch("v1", [good[0], *bad, good[1]])
     assert [f.timestamp for f in forecasts(out)] == [1, 2]
@@ -325,6 +187,6 @@ def test_bad_events_are_dead_lettered_and_the_rest_of_the_batch_goes_on(tmp_path
 
 def test_card_transactions_keep_their_extra_attributes_for_the_engine() -> None:
     """The engine decodes events with the domain's model; finance patterns read attributes beyond it."""
-    raw = json.dumps({"timestamp": 1, "pan": "p1", "amount": 3.0, "shop": "s"})
+    raw = json.dumps({"timestamp": T0 * 1000, "pan": "p1", "amount": 3.0, "shop": "s"})
     event = decode(event_model(Settings(domain=Domain.FINANCE)), raw).model_dump(mode="json")
     assert event["pan"] == "p1" and event["shop"] == "s"

@@ -1,4 +1,4 @@
-"""Per-key model lifecycle: pause buffers, play replays, swap in stream time, adopt, counters, stamps."""
+"""Per-key model lifecycle: control applied lazily, swap in stream time, adopt, counters, stamps, state."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from inference_job.lifecycle import (
     new_key_state,
     on_event,
     on_sync,
-    resume,
 )
 from mocks.fake_engine import FakeModel, FakeRun
 from protocol.messages import CreationMethod, EngineSync, SyncType
@@ -69,36 +68,18 @@ def test_running_key_processes_every_event_with_the_initial_model() -> None:
     assert state.run.counter == 3 and state.events == 3
 
 
-def test_pause_buffers_events_and_play_replays_them_in_order() -> None:
-    models = Models()
-    control = ControlState()
-    state, _ = feed([ev(1)], control, models)
-    control = on_sync(control, pause(1))
-    state, out = feed([ev(2), ev(3)], control, models, state)
-    assert out == [] and [e["timestamp"] for e in state.buffer] == [2, 3]
+def test_pause_and_play_fold_into_the_control_state() -> None:
+    control = on_sync(ControlState(), pause(1))
+    assert control.paused and control.seq == 1
     control = on_sync(control, play(1))  # aborted session: no model
-    state, out = feed([ev(4)], control, models, state)
-    assert [p.timestamp for p in out] == [2, 3, 4]
-    assert state.buffer == () and state.run.counter == 4 and state.model == INITIAL
+    assert not control.paused and control.seq == 2 and control.latest is None
 
 
-def test_resume_timer_replays_without_a_new_event_and_waits_while_paused() -> None:
+def test_a_key_runs_whatever_it_is_given_holding_is_the_shards_decision() -> None:
+    """Events held while paused come back to ``on_event`` in arrival order once the shard releases them."""
     models = Models()
-    control = on_sync(ControlState(), pause(0))
-    state, _ = feed([ev(1), ev(2)], control, models)
-    state, out = resume(state, control, "v1", models)
-    assert out == [] and len(state.buffer) == 2
-    control = on_sync(control, play(0))
-    state, out = resume(state, control, "v1", models)
-    assert [p.timestamp for p in out] == [1, 2] and state.buffer == ()
-
-
-def test_end_of_input_flush_replays_even_while_paused() -> None:
-    models = Models()
-    control = on_sync(ControlState(), pause(0))
-    state, _ = feed([ev(1)], control, models)
-    _, out = resume(state, control, "v1", models, force=True)
-    assert [p.timestamp for p in out] == [1]
+    state, out = feed([ev(1), ev(2)], on_sync(ControlState(), pause(0)), models)
+    assert [p.timestamp for p in out] == [1, 2] and state.run.counter == 2 and state.model == INITIAL
 
 
 def test_swap_happens_once_stream_time_passes_play_time_plus_production_time() -> None:
@@ -126,12 +107,11 @@ def test_swap_adopts_the_run_and_resets_the_runtime_counters() -> None:
     assert state.runtime == out[0].resolved and state.events == 1 and state.detections == 0
 
 
-def test_replayed_buffer_crosses_the_swap_time_mid_way() -> None:
+def test_held_events_replayed_after_the_play_cross_the_swap_time_mid_way() -> None:
     models = Models()
-    control = on_sync(ControlState(), pause(10))
-    state, _ = feed([ev(11), ev(12), ev(13)], control, models)
-    control = on_sync(control, play(10, "m1", "/models/m1", pt=2.0))
-    state, out = feed([ev(14)], control, models, state)
+    state, _ = feed([ev(10)], ControlState(), models)
+    control = on_sync(on_sync(ControlState(), pause(10)), play(10, "m1", "/models/m1", pt=2.0))
+    state, out = feed([ev(11), ev(12), ev(13), ev(14)], control, models, state)  # held, then the new one
     assert [(p.timestamp, p.model.model_id) for p in out] == [(11, "m0"), (12, "m1"), (13, "m1"), (14, "m1")]
 
 
@@ -158,9 +138,14 @@ def test_key_first_seen_after_a_swap_starts_on_the_latest_model() -> None:
     assert [p.model.model_id for p in out] == ["m0", "m1"]
 
 
-def test_key_first_seen_while_paused_buffers() -> None:
-    state, out = feed([ev(1)], on_sync(ControlState(), pause(0)), Models())
-    assert out == [] and state.paused and len(state.buffer) == 1
+def test_a_key_state_of_the_earlier_layout_reads_its_pause_buffer_as_carried() -> None:
+    """Checkpoints taken when each key buffered its own paused events stay readable, events included."""
+    old = KeyState(INITIAL, run=FakeRun("m0", counter=2)).to_dict()
+    old.update(paused=True, buffer=[ev(3), ev(4)])
+    restored = KeyState.from_dict(old, FakeRun.from_dict)
+    assert restored.carried == (ev(3), ev(4)) and restored.run.counter == 2
+    assert KeyState.from_dict(restored.to_dict(), FakeRun.from_dict) == restored
+    assert KeyState(INITIAL).carried == ()
 
 
 def test_forecasts_of_one_key_do_not_depend_on_other_keys() -> None:

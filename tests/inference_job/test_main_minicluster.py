@@ -19,13 +19,14 @@ from protocol.messages import DeadLetter, ForecastRecord, Instruction, ScoreRepo
 from protocol.settings import Settings
 
 KEYS = ["v1", "v2", "v3", "v4"]
-SWAP_AT = 200
+T0 = 1_443_650_400  # event times are T0 + 100 ... T0 + 290: epoch seconds inside the contract's range
+SWAP_AT = T0 + 200
 
 
 def event_lines() -> list[str]:
     """Four vessels, interleaved, one event each per 10 s from t=100 to t=290, plus one broken record."""
     lines = []
-    for step, ts in enumerate(range(100, 300, 10)):
+    for step, ts in enumerate(range(T0 + 100, T0 + 300, 10)):
         for n, key in enumerate(KEYS):
             lat = 40.0 + ((step * (n + 1)) % 12)  # detections (lat >= 50) at different steps per key
             lines.append(json.dumps({"timestamp": ts, "mmsi": key, "lon": 1.0, "lat": lat}))
@@ -35,13 +36,14 @@ def event_lines() -> list[str]:
 
 @pytest.mark.minicluster
 def test_interleaved_keys_pause_play_and_swap(tmp_path: Path) -> None:
-    m0 = write_model(tmp_path / "m0.json", "m0")
-    m1 = write_model(tmp_path / "m1.json", "m1", bias=0.2)
     settings = Settings(data_dir=tmp_path, reporting_interval_s=50, parallelism=2, watermark_delay_s=0)
+    settings.models_dir.mkdir()  # a PLAY's model must be in the models folder
+    m0 = write_model(settings.models_dir / "m0.json", "m0")
+    m1 = write_model(settings.models_dir / "m1.json", "m1", bias=0.2)
     control = [
-        json.dumps({"type": "pause", "timestamp": 150}),
+        json.dumps({"type": "pause", "timestamp": T0 + 150}),
         json.dumps(
-            {"type": "play", "timestamp": 150, "model_id": "m1", "model_path": m1, "production_time": 50}
+            {"type": "play", "timestamp": T0 + 150, "model_id": "m1", "model_path": m1, "production_time": 50}
         ),
         "not json",
     ]
@@ -89,18 +91,18 @@ def test_interleaved_keys_pause_play_and_swap(tmp_path: Path) -> None:
         per_key[f.key].append(f)
     assert sorted(per_key) == KEYS
     for key, records in per_key.items():
-        assert [f.timestamp for f in records] == list(range(100, 300, 10)), key  # in order, per key
+        assert [f.timestamp for f in records] == list(range(T0 + 100, T0 + 300, 10)), key  # in order, per key
         models = [f.model_id for f in records]
         assert all(f.model_id == "m0" for f in records if f.timestamp < SWAP_AT), key
         assert models == sorted(models), key  # m0 ... m0 m1 ... m1: never back to the old model
         # isolation: the forecast depends only on this key's own last event (fake model)
-        for f, ts in zip(records, range(100, 300, 10), strict=True):
-            step, n = (ts - 100) // 10, KEYS.index(key)
+        for f, ts in zip(records, range(T0 + 100, T0 + 300, 10), strict=True):
+            step, n = (ts - T0 - 100) // 10, KEYS.index(key)
             lat = 40.0 + ((step * (n + 1)) % 12)
             bias = 0.2 if f.model_id == "m1" else 0.0
             assert f.probability == pytest.approx(min(1.0, max(0.0, (lat - 40.0) / 10.0 + bias))), (key, ts)
 
-    assert [s.interval_start for s in scores] == [100, 150, 200, 250]
+    assert [s.interval_start - T0 for s in scores] == [100, 150, 200, 250]
     assert scores[0].model_id == "m0"
     # the control input races the events (runtime.md): whether keys swapped depends on arrival, but a
     # report stamped with the new model only exists from t=200 on and restarts the runtime counts

@@ -81,3 +81,16 @@ def test_an_overdue_poll_recorded_in_the_state_is_armed_again() -> None:
     clock.now = 60_000  # the recorded timer is long overdue and was not restored
     list(restored.process_element(batch(delta(1001)), clock))  # type: ignore[arg-type]
     assert clock.processing == {60_200}
+
+
+def test_a_delta_far_ahead_of_the_scores_is_counted_at_their_progress() -> None:
+    fn = ScoreAggregator(interval_ticks=100, delay_ticks=0, hold_ms=1000, ahead_ticks=500, quorum=3)
+    runtime, clock = FakeRuntimeContext(), make_clock()
+    fn.open(runtime)  # type: ignore[arg-type]
+    far = 10**12
+    list(fn.process_element(batch(delta(far, tp=1), delta(1000), delta(1010), delta(1020)), clock))  # type: ignore[arg-type]
+    list(fn.process_element(batch(delta(1110), delta(far + 5, fp=1)), clock))  # type: ignore[arg-type]
+    clock.domain = TimeDomain.EVENT_TIME
+    reports = [ScoreReport.model_validate_json(r) for r in fn.on_timer(END_OF_INPUT, clock)]  # type: ignore[arg-type]
+    assert [(r.interval_start, r.events) for r in reports] == [(1000, 5), (1100, 1)]
+    assert max(r.timestamp for r in reports) == 1110 and reports[0].batch.tp == 1

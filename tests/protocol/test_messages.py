@@ -83,7 +83,8 @@ def test_not_json_is_a_decode_error() -> None:
 
 
 def test_maritime_event_keeps_extra_attributes_and_coerces_mmsi() -> None:
-    event = decode(MaritimeEvent, '{"timestamp": 1, "mmsi": 227592820, "lon": -4.5, "lat": 48.3, "flag": 1}')
+    raw = '{"timestamp": 1443650400, "mmsi": 227592820, "lon": -4.5, "lat": 48.3, "flag": 1}'
+    event = decode(MaritimeEvent, raw)
     assert event.mmsi == "227592820"
     assert event.key() == "227592820"
     assert event.model_extra == {"flag": 1}
@@ -94,7 +95,7 @@ def test_maritime_event_keeps_extra_attributes_and_coerces_mmsi() -> None:
     [("lat", 91.0), ("lon", -181.0), ("speed", -1.0), ("timestamp", -5), ("lat", "NaN")],
 )
 def test_maritime_event_rejects_impossible_values(field: str, value: object) -> None:
-    payload = {"timestamp": 1, "mmsi": "1", "lon": 0.0, "lat": 0.0, field: value}
+    payload = {"timestamp": 1443650400, "mmsi": "1", "lon": 0.0, "lat": 0.0, field: value}
     with pytest.raises(DecodeError, match=field):
         decode(MaritimeEvent, json.dumps(payload))
 

@@ -48,8 +48,9 @@ def test_publish_appends_and_sets_current(tmp_path):
     assert registry.current_entry().creation_method is CreationMethod.OPTIMISATION
     raw = json.loads(path.read_text())
     assert raw["current"] == "wayeb_4" and raw["models"][0]["path"] == "/vol/models/wayeb_0.spst"
-    # no temp file left behind
-    assert sorted(p.name for p in path.parent.iterdir()) == ["history.jsonl", "registry.json"]
+    # no temp file left behind; the lock file stays (waiters must share its inode)
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert names == ["history.jsonl", "registry.json", "registry.lock"]
 
 
 def test_republishing_an_id_replaces_it(tmp_path):

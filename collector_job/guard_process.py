@@ -1,0 +1,80 @@
+"""The event guard's Flink function: load state, call :func:`event_guard.step`, store, emit.
+
+Keyed by the collector's constant key (one logical guard sees the whole stream, as the collector does)
+and placed before the event watermarks, so only trusted events move event time. Its state is one JSON
+``ValueState`` holding a :class:`~collector_job.event_guard.GuardState`, checkpointed with the source
+offsets: held events survive a restart. While events are held, an event-time timer at
+:data:`~flink_common.timers.END_OF_INPUT` (reached only by the final watermark of a bounded input) decides
+on them when the input ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.datastream import OutputTag
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from collector_job.event_guard import Arrive, EndOfInput, GuardConfig, GuardState, Release, step
+from collector_job.parse_events import JOB_NAME, ParsedEvent
+from flink_common.dead_letters import DeadLetterCounter
+from flink_common.timers import END_OF_INPUT
+from protocol.codec import dead_letter, encode
+
+__all__ = ["EventGuardProcess"]
+
+
+class EventGuardProcess(KeyedProcessFunction):
+    """:class:`ParsedEvent` in, trusted :class:`ParsedEvent` out; outliers -> dead letters on ``dead_tag``."""
+
+    def __init__(self, config: GuardConfig, source_topic: str, dead_tag: OutputTag) -> None:
+        self._config = config
+        self._source_topic = source_topic
+        self._dead_tag = dead_tag
+        self._state: Any = None
+        self._cache: tuple[str, GuardState] | None = None
+        self._dead_letters = DeadLetterCounter()
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._dead_letters.bind(runtime_context)
+        self._state = runtime_context.get_state(ValueStateDescriptor("collector-event-guard", Types.STRING()))
+        self._cache = None
+
+    def process_element(self, value: ParsedEvent, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        state, outputs = step(self._load(), Arrive(value.ts, value.record, value.payload), self._config)
+        if state.held:
+            ctx.timer_service().register_event_time_timer(END_OF_INPUT)
+        yield from self._finish(state, outputs)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        state, outputs = step(self._load(), EndOfInput(), self._config)
+        yield from self._finish(state, outputs)
+
+    def _finish(self, state: GuardState, outputs: list[Any]) -> Iterator[Any]:
+        self._store(state)
+        for output in outputs:
+            if isinstance(output, Release):
+                yield ParsedEvent(ts=output.ts, record=output.record, payload=output.payload)
+            else:
+                self._dead_letters.inc()
+                letter = dead_letter(
+                    source_topic=self._source_topic,
+                    job=JOB_NAME,
+                    reason=output.reason,
+                    payload=output.payload,
+                )
+                yield self._dead_tag, encode(letter)
+
+    def _load(self) -> GuardState:
+        raw = self._state.value()
+        if self._cache is not None and self._cache[0] == raw:
+            return self._cache[1]
+        return GuardState() if raw is None else GuardState.model_validate_json(raw)
+
+    def _store(self, state: GuardState) -> None:
+        raw = state.model_dump_json()
+        self._state.update(raw)
+        self._cache = (raw, state)
