@@ -27,8 +27,6 @@ State (all keyed by shard):
 * ``engine_held`` ``ListState``: ``(partition key, event)`` pairs held while paused, oldest first;
 * ``engine_shard`` ``ValueState``: :class:`ShardState` (pending delta rows, pause bookkeeping with the
   time the first event was held, armed timers);
-* ``engine_event_clock`` ``ValueState``: the shard's :class:`~inference_job.event_time.EventClock`; an
-  event further ahead of it than ``MAX_EVENT_AHEAD_S`` is dead-lettered before anything else sees it;
 * broadcast ``engine_control``: the control state as JSON (one entry, ``"control"``).
 
 Timers, per shard: one processing-time timer while deltas are pending or events are held (flushes the
@@ -62,7 +60,6 @@ from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
-from inference_job.event_time import EventClock, admit
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import ScoreDelta, encode_batch
@@ -210,8 +207,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         poll_ms: int = 1000,
         pause_timeout_ms: int = Settings.model_fields["pause_timeout_ms"].default,
         max_pause_buffer: int = Settings.model_fields["max_pause_buffer"].default,
-        max_event_ahead_s: int = Settings.model_fields["max_event_ahead_s"].default,
-        anchor_quorum: int = Settings.model_fields["anchor_quorum"].default,
         batch_size: int = Settings.model_fields["score_batch_size"].default,
         flush_ms: int = Settings.model_fields["score_flush_ms"].default,
         input_topic: str = Settings.model_fields["input_topic"].default,
@@ -228,8 +223,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.poll_ms = poll_ms
         self.pause_timeout_ms = pause_timeout_ms
         self.max_pause_buffer = max_pause_buffer
-        self.max_event_ahead = max_event_ahead_s * ticks_per_second
-        self.anchor_quorum = anchor_quorum
         self.batch_size = batch_size
         self.flush_ms = flush_ms
         self.input_topic = input_topic
@@ -238,8 +231,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.runs: Any = None
         self.shard_state: Any = None
         self.held: Any = None
-        self.event_clock: Any = None
-        self._clock = EventClock()
         self.dead_letters = DeadLetterCounter()
         self._control_raw: str | None = None
         self._control = ControlState()
@@ -255,9 +246,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         )
         self.held = runtime_context.get_list_state(
             ListStateDescriptor("engine_held", Types.PICKLED_BYTE_ARRAY())
-        )
-        self.event_clock = runtime_context.get_state(  # the shard's inference_job.event_time.EventClock
-            ValueStateDescriptor("engine_event_clock", Types.PICKLED_BYTE_ARRAY())
         )
 
     # ----------------------------------------------------------------------------- control input
@@ -300,15 +288,12 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         if shard.carried:
             self._adopt_carried(shard, now)
         lines: list[str] = []
-        clock = self._clock = self.event_clock.value() or EventClock()
         for raw in events_of(value):
             yield from self._on_event(raw, control, shard, now, lines)
             if len(shard.deltas) >= self.batch_size:
                 yield self._flush(shard)
         if lines:
             yield FORECASTS, "\n".join(lines)
-        if self._clock is not clock:
-            self.event_clock.update(self._clock)
         self._arm_timers(shard, ctx)
         self.shard_state.update(shard)
 
@@ -322,15 +307,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             event = decode(self.event_model, raw).model_dump(mode="json")
         except DecodeError as exc:
             yield self._dead_letter(self.input_topic, str(exc), raw)
-            return
-        timestamp, progress = int(event["timestamp"]), self._clock.progress(self.anchor_quorum)
-        self._clock, trusted = admit(self._clock, timestamp, self.max_event_ahead, self.anchor_quorum)
-        if not trusted:  # an outlier must not swap models or close score intervals (event_time)
-            reason = (
-                f"event time {timestamp} is more than {self.max_event_ahead} ahead of the stream "
-                f"(progress {progress} in this shard)"
-            )
-            yield self._dead_letter(self.input_topic, reason, raw)
             return
         key = str(event[self.partition_attribute])
         shard.pause, actions = on_arrival(

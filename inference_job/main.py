@@ -88,8 +88,6 @@ def build_graph(
         flush_ms=settings.score_flush_ms,
         pause_timeout_ms=settings.pause_timeout_ms,
         max_pause_buffer=settings.max_pause_buffer,
-        max_event_ahead_s=settings.max_event_ahead_s,
-        anchor_quorum=settings.anchor_quorum,
         input_topic=settings.input_topic,
         sync_topic=settings.sync_topic,
     )

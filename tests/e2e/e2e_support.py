@@ -46,6 +46,15 @@ def isolated_env(
     return _isolated_env(data_dir, bootstrap, overrides, prefix="e2e")
 
 
+def _json_object(value: bytes | None) -> dict[str, Any] | None:
+    """``value`` as a JSON object, or ``None`` if it is not one (a tombstone, junk)."""
+    try:
+        record = json.loads(value) if value is not None else None
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 class TopicReader:
     """Reads a topic from the beginning, remembering what it has seen."""
 
@@ -60,7 +69,9 @@ class TopicReader:
         while time.monotonic() < deadline:
             message = self.consumer.poll(0.2)
             if message is not None and message.error() is None:
-                self.records.append(json.loads(message.value()))
+                record = _json_object(message.value())
+                if record is not None:  # a test may have written junk onto the topic on purpose
+                    self.records.append(record)
 
     def find(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
         """The first record seen so far that matches, if any."""
