@@ -45,6 +45,15 @@ $(SYNTHETIC): | $(VENV)/.installed
 	mkdir -p $(dir $@)
 	$(PY) -m mocks.synthetic --out $@ $(SYNTHETIC_ARGS)
 
+# The card-transaction stream of the finance domain (DOMAIN=finance): 16 weeks of 300 cards whose fraud runs'
+# amount_diff range moves on at weeks 5 and 10 (docs/mocks.md).
+CARDS      := run/data/synthetic_cards.csv
+CARDS_ARGS := --weeks 16 --cards 300 --seed 7 --drift-weeks 5,10
+
+$(CARDS): | $(VENV)/.installed
+	mkdir -p $(dir $@)
+	$(PY) -m mocks.synthetic_cards --out $@ $(CARDS_ARGS)
+
 $(REGISTRY): | $(VENV)/.installed $(STREAM)
 	$(PY) -m inference_job.bootstrap --stream $(STREAM) $(BOOTSTRAP_ARGS)
 
@@ -128,8 +137,14 @@ instruct: install ## send an instruction to the controller: make instruct TYPE=o
 demo: start ## the closed loop on a drifting synthetic stream: weekly table + plot (DEMO_ARGS="--stop" to stop after)
 	$(PY) -m rtcef_ops.demo $(DEMO_ARGS)
 
-eval: install $(STREAM) ## offline evaluation: static vs retrain-only vs full RTCEF (STREAM=..., EVAL_ARGS=...)
-	$(PY) -m rtcef_eval --stream $(STREAM) --out out/eval $(EVAL_ARGS)
+# `make eval DOMAIN=finance` evaluates on the card stream (CARDS_STREAM=... for another card file).
+DOMAIN       ?= maritime
+CARDS_STREAM ?= $(CARDS)
+EVAL_STREAM   = $(if $(filter finance,$(DOMAIN)),$(CARDS_STREAM),$(STREAM))
+EVAL_OUT      = out/eval$(if $(filter finance,$(DOMAIN)),-finance)
+
+eval: install $(EVAL_STREAM) ## offline evaluation: static vs retrain-only vs full RTCEF (DOMAIN=, STREAM=, EVAL_ARGS=)
+	$(PY) -m rtcef_eval --stream $(EVAL_STREAM) --domain $(DOMAIN) --out $(EVAL_OUT) $(EVAL_ARGS)
 
 eval-real: install ## the same on the real vessel stream with the original RTCEF port pattern
 	$(PY) -m rtcef_eval --stream $(DATA_FILES)/maritime/227592820.csv \

@@ -62,7 +62,7 @@ ALIASES: dict[str, str] = {
     "fraudType": "fraud_type",
 }
 #: Seconds per unit of ``timestamp``: maritime events are in seconds, card transactions in milliseconds.
-TIME_UNIT_S: dict[Domain, float] = {Domain.MARITIME: 1.0, Domain.FINANCE: 0.001}
+TIME_UNIT_S: dict[Domain, float] = {d: 1.0 / d.ticks_per_second for d in Domain}
 
 
 class StreamFormatError(ValueError):

@@ -30,12 +30,17 @@ def build_instruction(
     timestamp: int | None = None,
     instruction_id: str | None = None,
     mcc: float | None = None,
+    ticks_per_second: int = 1,
 ) -> Instruction:
-    """A valid instruction; the id is unique per call unless given, the timestamp defaults to now (s)."""
+    """A valid instruction; the id is unique per call unless given.
+
+    The timestamp is event time in the domain's unit (``Domain.ticks_per_second``: seconds for maritime,
+    milliseconds for cards) and defaults to now in that unit.
+    """
     return Instruction(
         id=instruction_id or f"mock-{uuid.uuid4().hex[:12]}",
         type=kind,
-        timestamp=int(time.time()) if timestamp is None else timestamp,
+        timestamp=int(time.time() * ticks_per_second) if timestamp is None else timestamp,
         model_id=model_id,
         metrics=None if mcc is None else MetricSet(mcc=mcc),
     )
@@ -61,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the controller is asked to do",
     )  # fmt: skip
     p.add_argument("--model-id", default="default", help="model the instruction is about (default: default)")
-    p.add_argument("--timestamp", type=int, default=None, help="event time of the instruction (default: now)")
+    p.add_argument("--timestamp", type=int, default=None,
+                   help="event time of the instruction in the DOMAIN's unit (default: now)")  # fmt: skip
     p.add_argument(
         "--id", default=None, dest="instruction_id", help="instruction id (default: mock-<random>)"
     )
@@ -86,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timestamp=args.timestamp,
             instruction_id=args.instruction_id,
             mcc=args.mcc,
+            ticks_per_second=settings.domain.ticks_per_second,
         )
     except (SettingsError, ValueError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

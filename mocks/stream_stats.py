@@ -4,7 +4,8 @@ Why: the synthetic generator promises port entries every week and a drift that c
 behaviour. These functions measure both on the rows alone (no trip log), with the same definitions the
 forecasting side uses: an *entry* is a position inside the port circle whose two previous positions of
 the same vessel were outside (the ``Outside, Outside, Within`` tail of the pattern), and distances are
-haversine km from the port centre.
+haversine km from the port centre. It reads frames only, so it serves any maritime stream with the
+generator's columns; the generator's own summary (``mocks.synthetic.describe``) builds on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mocks.geo import Port, bearing_from_port, haversine_km
-from mocks.synthetic import WEEK_S, SyntheticStream
+from protocol.settings import WEEK_SECONDS
 
 
 def _by_vessel(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def entry_mask(frame: pd.DataFrame, port: Port) -> np.ndarray:
 
 def weekly_summary(frame: pd.DataFrame, port: Port, start: int) -> pd.DataFrame:
     """Per week from ``start``: rows, vessels seen, entries, vessels with an entry, mean entry bearing."""
-    week = (frame["timestamp"].to_numpy() - start) // WEEK_S
+    week = (frame["timestamp"].to_numpy() - start) // WEEK_SECONDS
     hits = entry_mask(frame, port)
     bearings = bearing_from_port(port, frame["lon"].to_numpy(), frame["lat"].to_numpy())
     out = []
@@ -104,27 +105,3 @@ def ring_entry_rate(frame: pd.DataFrame, port: Port, *, ring_km: float = 1.0, k:
         shifted[:-j] = hits[j:]
         soon |= run_same & shifted
     return RingEntryRate(hits=int((in_ring & soon).sum()), total=int(in_ring.sum()))
-
-
-def describe(stream: SyntheticStream) -> str:
-    """A human summary: totals, the weekly table and the ring entry rate before/after each drift."""
-    cfg, frame = stream.config, stream.frame
-    lines = [
-        f"{len(frame)} rows, {frame['mmsi'].nunique()} vessels, {len(stream.trips)} trips, "
-        f"port {cfg.port.name} ({cfg.port.lon}, {cfg.port.lat}) r={cfg.port.radius_km} km, "
-        f"drift weeks {list(cfg.drift_weeks)} aspects {sorted(cfg.drift_aspects)}",
-        weekly_summary(frame, cfg.port, cfg.start).to_string(index=False),
-    ]
-    bounds = [cfg.start, *cfg.drift_times, cfg.end]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        part = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
-        rates = []
-        for ring in (1.0, 2.0):
-            r = ring_entry_rate(part, cfg.port, ring_km=ring)
-            rates.append(f"{ring:.0f} km band {r.rate:.3f} ({r.hits}/{r.total})")
-        lines.append(
-            f"weeks {(lo - cfg.start) // WEEK_S}-{(hi - cfg.start) // WEEK_S - 1} "
-            f"({cfg.regime_at(lo).name}): "
-            "P(entry within 5 positions | just outside the circle): " + ", ".join(rates)
-        )
-    return "\n".join(lines)

@@ -33,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from mocks.geo import KM_PER_KNOT_SECOND, PORT_VIREO, Port, course_deg, to_lonlat, unit
+from mocks.stream_stats import ring_entry_rate, weekly_summary
+from protocol.settings import WEEK_SECONDS
 
-WEEK_S = 7 * 24 * 3600
+WEEK_S = WEEK_SECONDS
 COLUMNS = ("timestamp", "mmsi", "lon", "lat", "speed", "heading", "cog")
 DRIFT_ASPECTS = frozenset({"bearing", "speed", "linger", "traffic"})
 TRIP_KINDS = ("enter", "pass", "anchor", "near_miss")
@@ -348,6 +350,28 @@ def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     frame.loc[:, list(COLUMNS)].to_json(path, orient="records", lines=True)
 
 
+def describe(stream: SyntheticStream) -> str:
+    """A human summary: totals, the weekly table and the ring entry rate before/after each drift."""
+    cfg, frame = stream.config, stream.frame
+    lines = [
+        f"{len(frame)} rows, {frame['mmsi'].nunique()} vessels, {len(stream.trips)} trips, "
+        f"port {cfg.port.name} ({cfg.port.lon}, {cfg.port.lat}) r={cfg.port.radius_km} km, "
+        f"drift weeks {list(cfg.drift_weeks)} aspects {sorted(cfg.drift_aspects)}",
+        weekly_summary(frame, cfg.port, cfg.start).to_string(index=False),
+    ]
+    bounds = [cfg.start, *cfg.drift_times, cfg.end]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        part = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
+        rates = {ring: ring_entry_rate(part, cfg.port, ring_km=ring) for ring in (1.0, 2.0)}
+        lines.append(
+            f"weeks {(lo - cfg.start) // WEEK_S}-{(hi - cfg.start) // WEEK_S - 1} "
+            f"({cfg.regime_at(lo).name}): "
+            "P(entry within 5 positions | just outside the circle): "
+            + ", ".join(f"{k:.0f} km band {r.rate:.3f} ({r.hits}/{r.total})" for k, r in rates.items())
+        )
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtcef-synthetic`` parser (also ``python -m mocks.synthetic``); every option is kebab-case."""
     p = argparse.ArgumentParser(prog="rtcef-synthetic", description=__doc__.splitlines()[0])
@@ -371,8 +395,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: generate a stream, write it, print per-week statistics on stderr."""
-    from mocks.stream_stats import describe  # local import: the stats module imports this one
-
     p = build_parser()
     args = p.parse_args(argv)
     drift = () if args.no_drift else tuple(args.drift_week or (4,))

@@ -1,6 +1,7 @@
 """Command line: ``python -m rtcef_eval --stream FILE ...`` replays a stream offline and compares strategies.
 
-Steps: read and sort the stream, cut it into weeks (``--week-seconds`` of event time each), build the
+Steps: read and sort the stream, cut it into weeks (``--week-seconds`` of event time each, converted to the
+domain's timestamp unit: seconds for maritime, milliseconds for card transactions), build the
 initial model on the first ``--train-weeks`` weeks (by default a Bayesian optimisation of ``--steps`` steps
 there, the paper's offline-optimised offCEF model; ``--initial settings`` uses the configured
 hyperparameters instead), then replay the remaining weeks once per mode with the same initial model.
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--declarations", type=Path, default=None, help="declarations .sre")
     p.add_argument("--train-weeks", type=int, default=2, help="weeks used for the initial model")
     p.add_argument("--week-seconds", type=int, default=None,
-                   help="event-time length of a week (default: REPORTING_INTERVAL_S, 604800)")  # fmt: skip
+                   help="event-time length of a week in seconds, whatever the domain's timestamp unit "
+                   "(default: REPORTING_INTERVAL_S, 604800)")  # fmt: skip
     p.add_argument("--modes", default="static,retrain,rtcef", help="comma list of static, retrain, rtcef")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Bayesian optimisation steps per session")
     p.add_argument(
@@ -148,19 +150,20 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
     began = time.perf_counter()
     modes = parse_modes(args.modes)
-    domain = args.domain or settings.domain.value
+    domain = Domain(args.domain or settings.domain.value)
     week_seconds = args.week_seconds or settings.reporting_interval_s
+    ticks = domain.ticks_per_second
     history_k = args.history_k or settings.history_k
     if args.steps < 1 or args.train_weeks < 1 or history_k < 1:
         raise ValueError("--steps, --train-weeks and --history-k must be at least 1")
-    default_pattern, default_decl = settings.model_copy(update={"domain": Domain(domain)}).resolved_pattern()
+    default_pattern, default_decl = settings.model_copy(update={"domain": domain}).resolved_pattern()
     pattern_path = args.pattern or default_pattern
     decl_path = (
         args.declarations if args.declarations is not None else (None if args.pattern else default_decl)
     )
 
-    frame = load_stream(args.stream, domain, args.fmt, args.rows)
-    weeks: list[Week] = split_weeks(frame["timestamp"].to_numpy(), week_seconds)
+    frame = load_stream(args.stream, domain.value, args.fmt, args.rows)
+    weeks: list[Week] = split_weeks(frame["timestamp"].to_numpy(), domain.seconds_to_ticks(week_seconds))
     if len(weeks) <= args.train_weeks:
         raise ValueError(
             f"the stream has {len(weeks)} non-empty week(s) of {week_seconds} s: need more than "
@@ -198,10 +201,11 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         finally:
             progress.close()
 
-    summaries = {r.mode.value: mode_summary(r) for r in results}
+    summaries = {r.mode.value: mode_summary(r, ticks) for r in results}
     summary: dict[str, Any] = {
         "stream": str(args.stream),
-        "domain": domain,
+        "domain": domain.value,
+        "ticks_per_second": ticks,
         "pattern": str(pattern_path),
         "declarations": str(decl_path) if decl_path else None,
         "rows": len(frame),

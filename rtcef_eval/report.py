@@ -6,6 +6,8 @@
   time it was evaluated on (number of calendar weeks from the first to the last evaluated week times the
   week length), in percent. With the full week length this is the original's MPPT (mean per 4-week period
   of Σpt, over 4 weeks); a compressed week inflates it in proportion, since training does not get faster.
+  Production time is wall-clock seconds while weeks are in timestamp ticks (milliseconds for card
+  transactions), so the stream time is converted with the domain's ``ticks_per_second`` first.
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def stream_seconds(result: ModeResult) -> int:
-    """Event time covered by a mode's evaluated weeks (calendar weeks, gaps included)."""
+def stream_seconds(result: ModeResult, ticks_per_second: int = 1) -> float:
+    """Event time in seconds covered by a mode's evaluated weeks (calendar weeks, gaps included).
+
+    ``ticks_per_second``: timestamp units per second of the stream (``Domain.ticks_per_second``).
+    """
     if not result.weeks:
-        return 0
+        return 0.0
     first, last = result.weeks[0].week, result.weeks[-1].week
-    return last.end - first.start
+    return (last.end - first.start) / ticks_per_second
 
 
 def mppt_percent(production_s: float, stream_s: float) -> float:
@@ -63,10 +68,10 @@ def mppt_percent(production_s: float, stream_s: float) -> float:
     return 100.0 * production_s / stream_s
 
 
-def mode_summary(result: ModeResult) -> dict[str, Any]:
-    """JSON-able summary of one mode."""
+def mode_summary(result: ModeResult, ticks_per_second: int = 1) -> dict[str, Any]:
+    """JSON-able summary of one mode (``ticks_per_second`` as in :func:`stream_seconds`)."""
     mean, sd = mean_sd(result.mccs)
-    span = stream_seconds(result)
+    span = stream_seconds(result, ticks_per_second)
     versions = {w.model_version for w in result.weeks}
     return {
         "weeks": len(result.weeks),
@@ -90,11 +95,12 @@ def format_table(results: Sequence[ModeResult], summaries: Mapping[str, Mapping[
     if not results:
         return ""
     adaptive = [r for r in results if r.mode is not Mode.STATIC]
-    head = ["week", "start", "rows"] + [f"{r.mode.value:>7}" for r in results]
+    start_w = max([10, *(len(str(w.week.start)) for w in results[0].weeks)])  # 13 digits in milliseconds
+    head = ["week", f"{'start':>{start_w}}", f"{'rows':>6}"] + [f"{r.mode.value:>7}" for r in results]
     head += [f"v:{r.mode.value}" for r in adaptive]
     lines = ["  ".join(head)]
     for i, base in enumerate(results[0].weeks):
-        cells = [f"{base.week.index:4d}", f"{base.week.start:>10d}", f"{base.week.rows:>6d}"]
+        cells = [f"{base.week.index:4d}", f"{base.week.start:>{start_w}d}", f"{base.week.rows:>6d}"]
         cells += [f"{_cell(r.weeks[i]):>7}" for r in results]
         cells += [f"{r.weeks[i].model_version:>{len(r.mode.value) + 2}d}" for r in adaptive]
         lines.append("  ".join(cells))

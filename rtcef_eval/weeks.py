@@ -1,10 +1,12 @@
 """Cutting a time-ordered stream into "weeks" of event time, and choosing training windows.
 
-A week is ``week_seconds`` of event time counted from the stream's first event (data-driven, like the
-collector's first-event buckets). Small values of ``week_seconds`` compress the stream: more, shorter
-"weeks" for fast experiments. Weeks without any event produce no report in the original engine (a report
-is triggered by an event that crosses the boundary), so they are dropped; the remaining weeks keep their
-calendar index for display and are otherwise addressed by position.
+A week is ``week_length`` of event time counted from the stream's first event (data-driven, like the
+collector's first-event buckets), in the unit of the stream's timestamps: seconds for maritime events,
+milliseconds for card transactions (``Domain.ticks_per_second`` converts; the CLI takes seconds). Small
+lengths compress the stream: more, shorter "weeks" for fast experiments. Weeks without any event
+produce no report in the original engine (a report is triggered by an event that crosses the boundary),
+so they are dropped; the remaining weeks keep their calendar index for display and are otherwise
+addressed by position.
 
 Reset markers (``timestamp == -1``) belong to the week of the event before them.
 """
@@ -58,15 +60,15 @@ def _filled_timestamps(timestamps: Sequence[int] | np.ndarray) -> np.ndarray:
     return ts[idx]
 
 
-def split_weeks(timestamps: Sequence[int] | np.ndarray, week_seconds: int) -> list[Week]:
-    """Split a non-decreasing timestamp column into the non-empty weeks of ``week_seconds`` each.
+def split_weeks(timestamps: Sequence[int] | np.ndarray, week_length: int) -> list[Week]:
+    """Split a non-decreasing timestamp column into the non-empty weeks of ``week_length`` ticks each.
 
     Raises:
-        ValueError: when ``week_seconds`` is not positive, the stream is empty or has no timestamp, or the
+        ValueError: when ``week_length`` is not positive, the stream is empty or has no timestamp, or the
             timestamps (resets aside) decrease somewhere.
     """
-    if week_seconds <= 0:
-        raise ValueError(f"week_seconds must be positive, got {week_seconds}")
+    if week_length <= 0:
+        raise ValueError(f"the week length must be positive, got {week_length}")
     if len(timestamps) == 0:
         raise ValueError("the stream is empty")
     ts = _filled_timestamps(timestamps)
@@ -76,14 +78,14 @@ def split_weeks(timestamps: Sequence[int] | np.ndarray, week_seconds: int) -> li
             f"timestamps must not decrease (row {bad}: {ts[bad - 1]} then {ts[bad]}); sort the stream"
         )
     origin = int(ts[0])
-    number = (ts - origin) // week_seconds
+    number = (ts - origin) // week_length
     starts = np.flatnonzero(np.r_[True, number[1:] != number[:-1]])
     ends = np.r_[starts[1:], len(ts)]
     return [
         Week(
             index=int(number[lo]),
-            start=origin + int(number[lo]) * week_seconds,
-            end=origin + (int(number[lo]) + 1) * week_seconds,
+            start=origin + int(number[lo]) * week_length,
+            end=origin + (int(number[lo]) + 1) * week_length,
             lo=int(lo),
             hi=int(hi),
         )

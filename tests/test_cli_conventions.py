@@ -34,6 +34,7 @@ MODULE_CLIS = (
     "mocks.data_feeder",
     "mocks.mock_instruction_producer",
     "mocks.synthetic",
+    "mocks.synthetic_cards",
     "inference_job.bootstrap",
     "shared_volume.registry",
 )

@@ -48,10 +48,10 @@ def test_headerless_wayeb_csv_becomes_maritime_events_and_gap_markers_are_counte
 
 def test_header_csv_and_jsonl_with_aliases(tmp_path: Path) -> None:
     csv_path = _write(
-        tmp_path, "s.csv", "timestamp,mmsi,lon,lat,speed,heading,cog\n10,111,1.5,2.5,3.0,90.0,91.0\n"
+        tmp_path, "s.csv", "timestamp,mmsi,lon,lat,speed,heading,cog\n1443650410,111,1.5,2.5,3.0,90.0,91.0\n"
     )
     jsonl_path = _write(
-        tmp_path, "s.jsonl", '{"timestamp": 10, "mmsi": 111, "lon": 1.5, "lat": 2.5, "trh": 90.0}\n\n'
+        tmp_path, "s.jsonl", '{"timestamp": 1443650410, "mmsi": 111, "lon": 1.5, "lat": 2.5, "trh": 90.0}\n\n'
     )
     from_csv = decode(MaritimeEvent, load_records(csv_path).records[0].value)
     from_json = decode(MaritimeEvent, load_records(jsonl_path, fmt="jsonl").records[0].value)
@@ -62,7 +62,9 @@ def test_header_csv_and_jsonl_with_aliases(tmp_path: Path) -> None:
 def test_finance_streams_are_keyed_by_pan(tmp_path: Path) -> None:
     csv_path = _write(tmp_path, "trx.csv", "7,1463702413335,4000123412341234,12.5,2.5,60000,0,0\n")
     jsonl_path = _write(
-        tmp_path, "trx.jsonl", '{"trxNo": 8, "timestamp": 5, "pan": "42", "amount": 1.0, "amountDiff": 3.0}\n'
+        tmp_path,
+        "trx.jsonl",
+        '{"trxNo": 8, "timestamp": 1463702413340, "pan": "42", "amount": 1.0, "amountDiff": 3.0}\n',
     )
     trx = decode(CardTransaction, load_records(csv_path, domain=Domain.FINANCE).records[0].value)
     assert (trx.trx_no, trx.pan, trx.amount_diff, trx.time_diff) == (7, "4000123412341234", 2.5, 60000)
@@ -71,18 +73,20 @@ def test_finance_streams_are_keyed_by_pan(tmp_path: Path) -> None:
 
 
 def test_a_bad_line_is_reported_with_its_line_number(tmp_path: Path) -> None:
-    path = _write(tmp_path, "bad.csv", "timestamp,mmsi,lon,lat\n1,5,0.0,0.0\n2,5,999.0,0.0\n")
+    text = "timestamp,mmsi,lon,lat\n1443650401,5,0.0,0.0\n1443650402,5,999.0,0.0\n"
+    path = _write(tmp_path, "bad.csv", text)
     with pytest.raises(StreamFormatError, match=r"bad\.csv:3: .*lon"):
         load_records(path)
 
 
 def test_vessel_grouped_file_is_replayed_in_event_time_order(tmp_path: Path) -> None:
     # The file is grouped by vessel (the ordering bug of the feeder this one replaces).
+    t0 = 1_443_650_400
     lines = ["timestamp,mmsi,lon,lat"]
-    lines += [f"{t},999,0.0,0.0" for t in (0, 60, 120, 180)]
-    lines += [f"{t},111,0.0,0.0" for t in (30, 60, 90, 180)]
+    lines += [f"{t0 + t},999,0.0,0.0" for t in (0, 60, 120, 180)]
+    lines += [f"{t0 + t},111,0.0,0.0" for t in (30, 60, 90, 180)]
     records = order_by_event_time(load_records(_write(tmp_path, "g.csv", "\n".join(lines))).records)
-    assert [(r.timestamp, r.key) for r in records] == [
+    assert [(r.timestamp - t0, r.key) for r in records] == [
         (0, "999"),
         (30, "111"),
         (60, "999"),

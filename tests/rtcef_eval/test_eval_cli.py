@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from controller_job.optimizer import preset_config
@@ -100,3 +101,38 @@ def test_modes_parse_in_order_without_duplicates() -> None:
     assert parse_modes("rtcef, static,rtcef") == [Mode.RTCEF, Mode.STATIC]
     with pytest.raises(ValueError):
         parse_modes(" , ")
+
+
+def test_finance_stream_in_milliseconds_retraining_after_the_drift_beats_the_static_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny generated card stream (ms timestamps, real weeks): the drift at week 3 breaks the static model,
+    the retrain the observer asks for repairs it; weeks, MPPT and the table follow the millisecond unit."""
+    from mocks.synthetic_cards import CardsConfig, generate, write_csv
+
+    stream = tmp_path / "cards.csv"
+    write_csv(generate(CardsConfig(weeks=6, cards=80, seed=3, drift_weeks=(3,))).frame, stream)
+    out = tmp_path / "eval"
+    status = main([
+        "--stream", str(stream), "--domain", "finance", "--modes", "static,retrain", "--initial", "settings",
+        "--train-weeks", "2", "--history-k", "2", "--out", str(out), "--quiet", "--no-plot",
+    ])  # fmt: skip
+    assert status == 0
+    assert "retrain" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["domain"] == "finance" and summary["ticks_per_second"] == 1000
+    assert summary["weeks"] == 6 and summary["week_seconds"] == 604_800
+    retrain = summary["modes"]["retrain"]
+    assert retrain["stream_s"] == 4 * 604_800  # four evaluated weeks, in seconds
+    assert retrain["mppt_percent"] == pytest.approx(100 * retrain["production_s"] / (4 * 604_800))
+    rows = list(csv.DictReader((out / "weekly.csv").open()))
+    starts = sorted({int(r["week_start"]) for r in rows})
+    assert set(np.diff(starts)) == {604_800_000}
+    mcc = {(r["mode"], int(r["week"])): float(r["mcc"]) for r in rows}
+    assert mcc[("static", 2)] > 0.5  # before the drift the initial model forecasts the fraud runs
+    after = [4, 5]  # the model retrained after the drift week's report scores from the next week
+    static_after = sum(mcc[("static", w)] for w in after) / len(after)
+    retrain_after = sum(mcc[("retrain", w)] for w in after) / len(after)
+    assert static_after < 0.2 and retrain_after > static_after + 0.4
+    issued = {int(r["week"]): r["instruction"] for r in rows if r["mode"] == "retrain"}
+    assert issued[3] == "retrain"  # the observer reacts to the drift week's report

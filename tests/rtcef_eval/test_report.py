@@ -68,6 +68,28 @@ def test_stream_time_spans_calendar_weeks_including_gaps(results: list[ModeResul
     assert stream_seconds(ModeResult(Mode.STATIC)) == 0
 
 
+def test_stream_time_in_milliseconds_is_converted_to_seconds_for_mppt(results: list[ModeResult]) -> None:
+    # the same weeks read as card-transaction milliseconds last a thousandth of the time
+    assert stream_seconds(results[1], ticks_per_second=1000) == 3 * WEEK / 1000
+    s = mode_summary(results[1], ticks_per_second=1000)
+    assert s["stream_s"] == 3 * WEEK / 1000
+    assert s["mppt_percent"] == pytest.approx(1000 * mode_summary(results[1])["mppt_percent"])
+
+
+def test_table_keeps_columns_aligned_for_millisecond_starts() -> None:
+    ms_week = 604_800_000
+    start = 1_704_067_200_000
+    weeks = tuple(
+        WeekRecord(Mode.STATIC, i, Week(index=i, start=start + i * ms_week, end=start + (i + 1) * ms_week,
+                                        lo=i, hi=i + 1), M1, 0, CreationMethod.INITIAL, PARAMS, "", 0.0)
+        for i in range(2)
+    )  # fmt: skip
+    result = ModeResult(Mode.STATIC, weeks)
+    lines = format_table([result], {"static": mode_summary(result, ticks_per_second=1000)}).splitlines()
+    assert str(start + ms_week) in lines[2]
+    assert len({len(line) for line in lines[:3]}) == 1  # header and rows line up
+
+
 def test_mode_summary_counts_instructions_and_production(results: list[ModeResult]) -> None:
     s = mode_summary(results[1])
     assert s["retrains"] == 1 and s["optimisations"] == 1
