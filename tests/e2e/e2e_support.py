@@ -18,14 +18,45 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from protocol.settings import Settings
+from rtcef_ops.flink_cluster import FlinkCluster
 from rtcef_ops.isolated import cancel_jobs, delete_topics, job_state
 from rtcef_ops.isolated import isolated_env as _isolated_env
 from rtcef_ops.isolated import wait_running as _wait_running
+from rtcef_ops.paths import RuntimePaths
 
 __all__ = ["TopicReader", "cancel_jobs", "delete_topics", "isolated_env", "job_state", "run_module",
            "wait_running"]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+WEEK = 7 * 24 * 3600
+LOOP_OVERRIDES = {
+    "BUCKET_SIZE_S": str(WEEK),
+    "HISTORY_K": "4",
+    "REPORTING_INTERVAL_S": str(WEEK // 7),
+    "MIN_DATASET_EVENTS": "50",
+    "CHECKPOINT_INTERVAL_MS": "2000",
+    "WATERMARK_DELAY_S": "60",
+}
+"""Settings of a short closed-loop run: weekly buckets, daily reports, small datasets, 2 s checkpoints."""
+
+
+def running_cluster() -> FlinkCluster:
+    """The embedded session cluster; the test fails if it is not up."""
+    cluster = FlinkCluster(RuntimePaths())
+    if not cluster.healthy():
+        pytest.fail("no Flink cluster on :8081; run `make start`")
+    return cluster
+
+
+def bucket_rows(folder: Path) -> int:
+    """Data rows in all bucket files of ``folder`` (headers not counted)."""
+    total = 0
+    for path in folder.glob("*.csv"):
+        with path.open() as handle:
+            total += max(sum(1 for _ in handle) - 1, 0)
+    return total
 
 
 def run_module(args: list[str], env: dict[str, str], timeout: float = 300) -> str:

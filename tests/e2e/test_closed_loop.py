@@ -18,11 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from e2e_support import (
+    LOOP_OVERRIDES,
+    WEEK,
     TopicReader,
+    bucket_rows,
     cancel_jobs,
     delete_topics,
     isolated_env,
     run_module,
+    running_cluster,
     wait_running,
 )
 
@@ -31,15 +35,10 @@ from rtcef_ops.flink_cluster import FlinkCluster
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
 
-WEEK = 7 * 24 * 3600
-
 
 @pytest.fixture()
 def cluster() -> FlinkCluster:
-    cluster = FlinkCluster(RuntimePaths())
-    if not cluster.healthy():
-        pytest.fail("no Flink cluster on :8081; run `make start`")
-    return cluster
+    return running_cluster()
 
 
 @pytest.fixture()
@@ -47,14 +46,7 @@ def e2e_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[dict[str, st
     env, settings, _run_id = isolated_env(
         tmp_path / "data",
         kafka_bootstrap,
-        {
-            "BUCKET_SIZE_S": str(WEEK),
-            "HISTORY_K": "4",
-            "REPORTING_INTERVAL_S": str(WEEK // 7),
-            "MIN_DATASET_EVENTS": "50",
-            "CHECKPOINT_INTERVAL_MS": "2000",
-            "WATERMARK_DELAY_S": "60",
-        },
+        LOOP_OVERRIDES,
     )
     yield env, settings
 
@@ -115,7 +107,7 @@ def test_retrain_closes_the_loop_without_losing_events(
         deadline = time.monotonic() + 120
         rows = 0
         while time.monotonic() < deadline:
-            rows = _bucket_rows(Path(env["DATA_DIR"]) / "buckets")
+            rows = bucket_rows(Path(env["DATA_DIR"]) / "buckets")
             if rows >= len(frame):
                 break
             time.sleep(2)
@@ -130,12 +122,4 @@ def test_retrain_closes_the_loop_without_losing_events(
             reader.close()
         cancel_jobs(job_ids)
         delete_topics(settings)
-
-
-def _bucket_rows(folder: Path) -> int:
-    total = 0
-    for path in folder.glob("*.csv"):
-        with path.open() as handle:
-            total += max(sum(1 for _ in handle) - 1, 0)
-    return total
 

@@ -27,7 +27,18 @@ from typing import Any
 import pandas as pd
 import pytest
 from confluent_kafka import Producer
-from e2e_support import TopicReader, cancel_jobs, delete_topics, isolated_env, run_module, wait_running
+from e2e_support import (
+    LOOP_OVERRIDES,
+    WEEK,
+    TopicReader,
+    bucket_rows,
+    cancel_jobs,
+    delete_topics,
+    isolated_env,
+    run_module,
+    running_cluster,
+    wait_running,
+)
 
 from protocol.codec import TOMBSTONE
 from protocol.settings import Settings
@@ -37,17 +48,13 @@ from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.sockets import is_loopback, listeners, process_tree
 from rtcef_ops.submit import JOBS, submit
 
-WEEK = 7 * 24 * 3600
 T0 = 1_700_000_000
 GOOD_EVENT = {"timestamp": T0, "mmsi": "247000001", "lon": -4.49, "lat": 48.38, "speed": 3.0}
 
 
 @pytest.fixture()
 def cluster() -> FlinkCluster:
-    cluster = FlinkCluster(RuntimePaths())
-    if not cluster.healthy():
-        pytest.fail("no Flink cluster on :8081; run `make start`")
-    return cluster
+    return running_cluster()
 
 
 @pytest.fixture()
@@ -55,14 +62,7 @@ def run(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[dict[str, str], 
     env, settings, _ = isolated_env(
         tmp_path / "data",
         kafka_bootstrap,
-        {
-            "BUCKET_SIZE_S": str(WEEK),
-            "HISTORY_K": "4",
-            "REPORTING_INTERVAL_S": str(WEEK // 7),
-            "MIN_DATASET_EVENTS": "50",
-            "CHECKPOINT_INTERVAL_MS": "2000",
-            "WATERMARK_DELAY_S": "60",
-        },
+        LOOP_OVERRIDES,
     )
     try:
         yield env, settings
@@ -288,7 +288,7 @@ def test_every_job_survives_a_battery_of_bad_records_and_processes_good_ones_onc
         deadline = time.monotonic() + 120
         rows = 0
         while time.monotonic() < deadline:
-            rows = _bucket_rows(data_dir / "buckets")
+            rows = bucket_rows(data_dir / "buckets")
             if rows >= len(frame):
                 break
             time.sleep(2)
@@ -320,10 +320,3 @@ def _same_payload(payload: str, value: bytes | None) -> bool:
         return all(letter.get(key) == value for key, value in sent.items())
     return bool(sent == letter)
 
-
-def _bucket_rows(folder: Path) -> int:
-    total = 0
-    for path in folder.glob("*.csv"):
-        with path.open() as handle:
-            total += max(sum(1 for _ in handle) - 1, 0)
-    return total
