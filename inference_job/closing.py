@@ -20,12 +20,11 @@ Deltas from shards that lag by more than ``hold_ms`` still count, in the oldest 
 (:func:`~inference_job.scoring.on_deltas`). At the end of a bounded input everything is folded and closed.
 
 **Outliers** (with ``ahead`` given): progress is not the newest delta timestamp but that of an
-:class:`~inference_job.event_time.EventClock` over the deltas, so a delta stamped far ahead of the others
-(the engine dead-letters such events, but a shard's first events have nothing to be compared with there)
-neither closes intervals early nor opens one in the far future: it is counted, at the progress, in the
-interval the stream is in. The first deltas, which have nothing to be compared with either, are held
-until the origin is fixed anyway; those found too far ahead once there is a progress are counted at it
-as well.
+:class:`~inference_job.event_time.EventClock` over the deltas, and a delta stamped more than ``ahead``
+after it waits in the clock until ``quorum`` others agree with it (a genuine gap in the data: all of them
+are then folded at their own times) or until it is pushed out of the clock's bounded pending set or the
+input ends (an outlier: counted at the progress, in the interval the stream is in). So one delta far in
+the future neither closes intervals early nor opens one there, and none is lost.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from inference_job.event_time import EventClock, admit
+from inference_job.event_time import EventClock, Judged, admit, drain
 from inference_job.scoring import AggregatorState, ScoreDelta, on_deltas, on_watermark
 from protocol.messages import ScoreReport
 
@@ -50,7 +49,7 @@ class ClosingState:
     ``held``: delta rows received before the origin is fixed (``held_since``: wall ms of the first);
     ``marks``: ``(wall ms, newest delta timestamp so far)`` not yet older than the hold, plus the newest
     one that is; ``poll_at``: the armed processing-time timer, if any; ``clock``: the progress of the
-    delta timestamps (used when outliers are judged).
+    delta timestamps and the rows not trusted yet (used when outliers are judged).
     """
 
     scores: AggregatorState = field(default_factory=AggregatorState)
@@ -58,7 +57,7 @@ class ClosingState:
     held_since: int | None = None
     marks: tuple[tuple[int, int], ...] = ()
     poll_at: int | None = None
-    clock: EventClock = field(default_factory=EventClock)
+    clock: EventClock[tuple[Any, ...]] = field(default_factory=EventClock)
 
     @property
     def pending(self) -> bool:
@@ -72,7 +71,10 @@ class ClosingState:
             "held_since": self.held_since,
             "marks": [list(mark) for mark in self.marks],
             "poll_at": self.poll_at,
-            "clock": [list(self.clock.top), list(self.clock.ahead)],
+            "clock": {
+                "top": list(self.clock.top),
+                "pending": [[ts, list(row)] for ts, row in self.clock.pending],
+            },
         }
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -87,7 +89,7 @@ class ClosingState:
             held_since=data["held_since"],
             marks=tuple((int(w), int(t)) for w, t in data["marks"]),
             poll_at=data["poll_at"],
-            clock=EventClock(*(tuple(int(t) for t in part) for part in data.get("clock", ((), ())))),
+            clock=_clock_from(data.get("clock")),
         )
 
 
@@ -99,32 +101,33 @@ def on_batch(
     *,
     ahead: int | None = None,
     quorum: int = 1,
+    cap: int | None = None,
 ) -> ClosingState:
     """Take a batch of delta rows arriving at ``now_ms``: hold them until the origin is fixed, else fold.
 
-    With ``ahead`` (ticks), rows stamped further ahead of the deltas' progress are counted at the
-    progress (see the module docstring); ``quorum`` is the clock's (``ANCHOR_QUORUM``).
+    With ``ahead`` (ticks), rows stamped further ahead of the deltas' progress wait in the clock (see the
+    module docstring); ``quorum`` is the clock's (``ANCHOR_QUORUM``), ``cap`` its pending bound
+    (default ``4 * quorum``).
     """
     if not rows:
         return state
-    first_progress = False
     if ahead is None:
         newest: int | None = max(int(row[1]) for row in rows)
     else:
-        first_progress = state.clock.progress(quorum) is None
-        clock, rows = _judge(state.clock, rows, ahead, quorum)
-        state = replace(state, clock=clock)
-        newest = clock.progress(quorum)
+        judged = admit(state.clock, [(int(row[1]), tuple(row)) for row in rows], ahead, quorum,
+                       4 * quorum if cap is None else cap)  # fmt: skip
+        state, rows = _take(state, judged, quorum)
+        newest = judged.clock.progress(quorum)
     previous = state.marks[-1][1] if state.marks else _NO_PROGRESS
     marks = (*state.marks, (now_ms, newest)) if newest is not None and newest > previous else state.marks
+    state = replace(state, marks=marks)
+    if not rows:
+        return state
     if state.scores.origin is None:
         since = state.held_since if state.held_since is not None else now_ms
-        held = (*state.held, *map(tuple, rows))
-        if first_progress and newest is not None and ahead is not None:  # judge those trusted blindly
-            held = tuple(row if int(row[1]) <= newest + ahead else (row[0], newest, *row[2:]) for row in held)
-        return replace(state, held=held, held_since=since, marks=marks)
+        return replace(state, held=(*state.held, *map(tuple, rows)), held_since=since)
     scores, _ = on_deltas(state.scores, [ScoreDelta.from_row(r) for r in rows], interval)
-    return replace(state, scores=scores, marks=marks)
+    return replace(state, scores=scores)
 
 
 def on_poll(
@@ -142,29 +145,37 @@ def on_poll(
     return replace(state, scores=scores, marks=marks), reports
 
 
-def on_end(state: ClosingState, interval: int) -> tuple[ClosingState, list[ScoreReport]]:
-    """End of a bounded input: fold whatever is held and close every open interval."""
+def on_end(
+    state: ClosingState, interval: int, *, ahead: int | None = None, quorum: int = 1
+) -> tuple[ClosingState, list[ScoreReport]]:
+    """End of a bounded input: decide on the rows the clock still holds, fold whatever is held and close
+    every open interval."""
+    if state.clock.pending and ahead is not None:
+        state, rows = _take(state, drain(state.clock, ahead, quorum), quorum)
+        state = replace(state, held=(*state.held, *map(tuple, rows)))
     if state.held:
         state = _fold_held(state, interval)
     scores, reports = on_watermark(state.scores, 2**62, interval)
     return replace(state, scores=scores, marks=()), reports
 
 
-def _judge(
-    clock: EventClock, rows: Sequence[Sequence[Any]], ahead: int, quorum: int
-) -> tuple[EventClock, Sequence[Sequence[Any]]]:
-    """Pass the rows' timestamps through ``clock``; rows it does not trust get the progress as time."""
-    progress = clock.progress(quorum)
-    stamps = [int(row[1]) for row in rows]
-    if progress is not None and not clock.ahead and max(stamps) <= progress + ahead:
-        top = tuple(sorted((*clock.top, *stamps))[-quorum:])  # the common case: every row is trusted
-        return EventClock(top, ()), rows
-    judged: list[Sequence[Any]] = []
-    for row, ts in zip(rows, stamps, strict=True):
-        progress = clock.progress(quorum)
-        clock, trusted = admit(clock, ts, ahead, quorum)
-        judged.append(row if trusted or progress is None else [row[0], progress, *row[2:]])
-    return clock, judged
+def _take(
+    state: ClosingState, judged: Judged[tuple[Any, ...]], quorum: int
+) -> tuple[ClosingState, list[Sequence[Any]]]:
+    """The rows the clock let through: released ones at their own time, outliers at the progress."""
+    progress = judged.clock.progress(quorum)
+    rows: list[Sequence[Any]] = [row for _, row in judged.released]
+    for _, row in judged.outliers:
+        rows.append(row if progress is None else (row[0], progress, *row[2:]))
+    return replace(state, clock=judged.clock), rows
+
+
+def _clock_from(data: Any) -> EventClock[tuple[Any, ...]]:
+    """The clock of a stored state (a layout without pending rows starts with none)."""
+    if not isinstance(data, Mapping):
+        return EventClock()
+    pending = tuple((int(ts), tuple(row)) for ts, row in data.get("pending", ()))
+    return EventClock(tuple(int(t) for t in data.get("top", ())), pending)
 
 
 def _fold_held(state: ClosingState, interval: int) -> ClosingState:

@@ -122,9 +122,7 @@ def build_graph(
         .name("observer")
         .uid("inference-observer")
     )
-    dead_letters = (
-        syncs.get_side_output(DEAD_LETTERS).union(deltas.get_side_output(DEAD_LETTERS))
-    )
+    dead_letters = syncs.get_side_output(DEAD_LETTERS).union(deltas.get_side_output(DEAD_LETTERS))
     return {
         "forecasts": deltas.get_side_output(FORECASTS),
         "scores": scores,

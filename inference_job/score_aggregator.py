@@ -7,8 +7,9 @@ order). This function keeps that state in keyed ``ValueState`` (restored after a
 object, so that PyFlink's state cache spares a decode per batch), polls with a processing-time timer
 while intervals are open, and closes everything at the end of a bounded input (an event-time timer only
 the final watermark reaches). Input records are :func:`~inference_job.scoring.encode_batch` batches from
-the engine's shards. With ``ahead_ticks`` set, a delta stamped too far ahead of the scores' progress is
-counted at the progress instead of moving it (:mod:`inference_job.closing`).
+the engine's shards. With ``ahead_ticks`` set, a delta stamped too far ahead of the scores' progress waits
+until others agree with it (a gap in the data) or is counted at the progress (an outlier) instead of
+moving it (:mod:`inference_job.closing`).
 
 Event timestamps are in ticks (seconds for maritime, milliseconds for cards).
 """
@@ -78,7 +79,7 @@ class ScoreAggregator(KeyedProcessFunction):
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[str]:
         state = self.state.value() or ClosingState()
         if ctx.time_domain() == TimeDomain.EVENT_TIME:
-            state, reports = on_end(state, self.interval_ticks)
+            state, reports = on_end(state, self.interval_ticks, ahead=self.ahead_ticks, quorum=self.quorum)
         else:
             state = replace(state, poll_at=None)
             now = ctx.timer_service().current_processing_time()
