@@ -39,7 +39,13 @@ runtime/lib/.fetched: runtime/pom.xml | prereqs
 	mvn -q -B -f runtime/pom.xml dependency:copy-dependencies -Pkafka -DincludeScope=runtime -DoutputDirectory=lib/kafka
 	touch $@
 
-install: $(VENV)/.installed runtime/lib/.fetched ## install Python packages and the Kafka/connector jars (idempotent)
+# The loopback fix of the Python runner's gRPC servers (runtime/loopback/ServerFactory.java), compiled against
+# the flink-python jar of the installed apache-flink wheel.
+LOOPBACK_JAR := runtime/lib/loopback/beam-fn-loopback-server.jar
+$(LOOPBACK_JAR): runtime/loopback/ServerFactory.java runtime/loopback/build.sh $(VENV)/.installed
+	bash runtime/loopback/build.sh "$$($(PY) -c 'import pathlib, pyflink; print(next((pathlib.Path(pyflink.__file__).parent / "opt").glob("flink-python-*.jar")))')" $@
+
+install: $(VENV)/.installed runtime/lib/.fetched $(LOOPBACK_JAR) ## install Python packages and the JVM pieces (idempotent)
 
 $(SYNTHETIC): | $(VENV)/.installed
 	mkdir -p $(dir $@)

@@ -13,6 +13,7 @@ file is purged later. A restore from a checkpoint taken before the deletion can 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from shared_volume.files import write_text_atomic
+from shared_volume.files import StorageError, write_text_atomic
 
 LOG = logging.getLogger(__name__)
 
@@ -187,16 +188,25 @@ class BucketWriter:
         self._unsynced: dict[Path, int] = {}
 
     def append(self, path: Path, columns: Sequence[str], record: Mapping[str, Any]) -> None:
-        """Append one record; a new (empty) file first gets the header row."""
-        handle = self._handles.get(path)
-        if handle is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle = path.open("a", encoding="utf-8", newline="")
-            self._handles[path] = handle
-            if handle.tell() == 0:
-                handle.write(render(columns))
-        handle.write(render_row(columns, record))
-        handle.flush()
+        """Append one record; a new (empty) file first gets the header row.
+
+        A failed write (a full disk) raises :class:`~shared_volume.files.StorageError` after cutting the file
+        back to its last complete row, so no torn row is left behind (the job then fails over and replays
+        from its checkpoint, whose restore truncates to the committed row count anyway).
+        """
+        try:
+            handle = self._handles.get(path)
+            if handle is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                handle = path.open("a", encoding="utf-8", newline="")
+                self._handles[path] = handle
+                if handle.tell() == 0:
+                    handle.write(render(columns))
+            handle.write(render_row(columns, record))
+            handle.flush()
+        except OSError as exc:
+            self._abandon(path)
+            raise StorageError("collector: could not append a row to", path, exc) from exc
         self._unsynced[path] = self._unsynced.get(path, 0) + 1
         if self._unsynced[path] >= self.fsync_rows:
             self.sync(path)
@@ -205,9 +215,24 @@ class BucketWriter:
         """fsync one open file (no-op when it is not open)."""
         handle = self._handles.get(path)
         if handle is not None:
-            handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                self._abandon(path)
+                raise StorageError("collector: could not sync", path, exc) from exc
         self._unsynced.pop(path, None)
+
+    def _abandon(self, path: Path) -> None:
+        """Drop the handle of a file whose write failed and cut the file back to its complete rows."""
+        handle = self._handles.pop(path, None)
+        self._unsynced.pop(path, None)
+        if handle is not None:
+            with contextlib.suppress(OSError):  # closing flushes the buffer: it may fail again
+                handle.close()
+        with contextlib.suppress(OSError):
+            if path.exists():
+                truncate_to_rows(path, len(row_offsets(path)))
 
     def close(self, path: Path) -> None:
         """fsync and close a file (its bucket closed)."""

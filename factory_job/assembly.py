@@ -33,7 +33,7 @@ from factory_job.state import DatasetInfo
 from protocol.messages import DatasetVersion
 from protocol.settings import Settings
 from shared_volume.claims import ClaimError, MissingClaimError, read_confined_bytes
-from shared_volume.files import atomic_path, remove_quietly
+from shared_volume.files import StorageError, atomic_path, remove_quietly
 
 __all__ = [
     "AssemblyResult",
@@ -127,8 +127,13 @@ def assemble_dataset(
         else pd.DataFrame()
     )
     target = dataset_path(datasets_dir, message.version)
-    with atomic_path(target) as tmp:
-        merged.to_csv(tmp, index=False)
+    try:
+        with atomic_path(target) as tmp:
+            merged.to_csv(tmp, index=False)
+    except OSError as exc:  # a full disk: nothing half-written stays, the buckets wait for a later version
+        error = StorageError(f"dataset v{message.version} not written: could not write", target, exc)
+        problems.append(f"{error}; its buckets stay on the volume until a later version is assembled")
+        return AssemblyResult(dataset=None, problems=tuple(problems))
     first, last = _time_range(merged)
     info = DatasetInfo(
         version=message.version,

@@ -75,20 +75,27 @@ class FlinkCluster:
         self._link_lib()
 
     def _link_lib(self) -> None:
-        """The cluster's lib folder: the wheel's jars plus flink-python and the Kafka connector.
+        """The cluster's lib folder: the wheel's jars plus flink-python, the Kafka connector and the loopback
+        fix of the Python runner's gRPC servers (``runtime/loopback``).
 
         Loading the Python runtime and the connector once, in the cluster's class loader, instead of once per
-        submitted job keeps JVM metaspace flat however many jobs are (re)submitted.
+        submitted job keeps JVM metaspace flat however many jobs are (re)submitted. Flink's scripts put the
+        lib folder's jars on the class path in name order, so the loopback fix (``beam-...``) is found before
+        the class it replaces in ``flink-python-...``.
         """
         lib = self.paths.flink_dir / "lib"
         if lib.exists():
             shutil.rmtree(lib)
         lib.mkdir(parents=True)
         jars = [*(self.home / "lib").glob("*.jar"), *(self.home / "opt").glob("flink-python-*.jar"),
-                *self.paths.connector_lib.glob("*.jar")]  # fmt: skip
+                *self.paths.connector_lib.glob("*.jar"), *self.paths.loopback_lib.glob("*.jar")]  # fmt: skip
         if not any(jar.name.startswith("flink-sql-connector-kafka") for jar in jars):
             raise RuntimeErrorWithHint(
                 f"flink: no Kafka connector in {self.paths.connector_lib}: run `make install`"
+            )
+        if not any(jar.name.startswith("beam-fn-loopback") for jar in jars):
+            raise RuntimeErrorWithHint(
+                f"flink: no loopback fix in {self.paths.loopback_lib}: run `make install`"
             )
         for jar in jars:
             (lib / jar.name).symlink_to(jar.resolve())

@@ -145,12 +145,18 @@ def flink_config(deployment: Deployment, java_opts: str) -> dict[str, Any]:
             }
         },
         "state": {"backend": {"type": "hashmap"}},
+        # A job that fails (a full disk, a lost TaskManager, a broker away) restarts from its last checkpoint
+        # after 1 s, then 2 s, 4 s ... at most 1 min apart, for as long as the cause lasts; an hour without a
+        # failure resets the delay. Records never fail a job (they are dead-lettered), so only the
+        # environment does, and giving up would turn a transient outage into a manual resubmission.
         "restart-strategy": {
-            "type": "failure-rate",
-            "failure-rate": {
-                "max-failures-per-interval": 3,
-                "failure-rate-interval": "5 min",
-                "delay": "10 s",
+            "type": "exponential-delay",
+            "exponential-delay": {
+                "initial-backoff": "1 s",
+                "max-backoff": "1 min",
+                "backoff-multiplier": 2.0,
+                "reset-backoff-threshold": "1 h",
+                "jitter-factor": 0.1,
             },
         },
     }

@@ -36,6 +36,11 @@ class RuntimePaths:
         return self.root / "runtime" / "lib" / "connector"
 
     @property
+    def loopback_lib(self) -> Path:
+        """The loopback fix of the Python runner's gRPC servers (``runtime/loopback``), built by install."""
+        return self.root / "runtime" / "lib" / "loopback"
+
+    @property
     def kafka_dir(self) -> Path:
         return self.run / "kafka"
 

@@ -37,7 +37,7 @@ if ! command -v mvn >/dev/null 2>&1; then
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-  echo "note: Go not found: the system runs without it, but the test suite checks docker-compose.yml with the real Compose loader, which needs Go 1.22+ (Debian/Ubuntu: apt-get install golang; macOS: brew install go)" >&2
+  echo "note: Go not found: the system runs without it, but the test suite checks docker-compose.yml with the real Compose loader, which needs Go 1.24+ (Debian/Ubuntu: apt-get install golang; macOS: brew install go)" >&2
 fi
 
 exit $missing

@@ -11,7 +11,28 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "fsync_dir", "remove_quietly", "write_text_atomic"]
+__all__ = ["StorageError", "atomic_path", "free_bytes", "fsync_dir", "remove_quietly", "write_text_atomic"]
+
+
+class StorageError(OSError):
+    """A write to the shared volume failed (a full disk, a quota, an I/O error): what, where and how much
+    room is left, with the original ``errno`` kept so callers can still tell ``ENOSPC`` apart."""
+
+    def __init__(self, action: str, path: Path | str, cause: OSError) -> None:
+        free = free_bytes(Path(path).parent)
+        room = "unknown" if free is None else f"{free} bytes"
+        message = f"{action} {path}: {cause.strerror or cause} (free on its volume: {room})"
+        super().__init__(cause.errno, message)
+        self.path = str(path)
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the volume of ``directory`` (``None`` if unknown)."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
 
 
 def fsync_dir(directory: Path) -> None:

@@ -9,8 +9,8 @@ exhaust a parser), then the other half of the stream and a genuine RETRAIN instr
 * every bad record is on the dead-letter topic of its topic, with a reason, once per consuming job;
 * the good records were processed exactly once: every event in exactly one bucket row and one forecast,
   the retrain answered by one successful report and played, the new model forecasting afterwards;
-* while all this runs, every socket the runtime's processes listen on is on loopback, except the Python
-  worker gRPC servers of the Beam runner in the TaskManager JVM (a known gap, see docs/threat-model.md).
+* while all this runs, every socket the runtime's processes listen on is on loopback, the gRPC servers the
+  TaskManager JVM starts for its Python workers included (docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -242,16 +242,12 @@ def test_every_job_survives_a_battery_of_bad_records_and_processes_good_ones_onc
         run_module(["-m", "mocks.data_feeder", "--stream", str(tmp_path / "second.csv"), "--fast", "--quiet"],
                    env)  # fmt: skip
 
-        # Sockets while everything runs, Python workers included (checked last, after the data). Known gap:
-        # the Beam runner inside the TaskManager JVM binds the gRPC servers of its Python workers to every
-        # interface (Beam's ServerFactory builds them with NettyServerBuilder.forPort) and no Flink or Beam
-        # option changes that; docs/threat-model.md says what to do about it. Everything else must be on
-        # loopback: the broker, the JobManager, the TaskManagers' own ports and every Python process.
-        taskmanager_jvms = set(cluster.taskmanager_pids())
-        exposed = [
-            lst for lst in _runtime_listeners(cluster)
-            if not is_loopback(lst.ip) and not (lst.pid in taskmanager_jvms and lst.name == "java")
-        ]  # fmt: skip
+        # Sockets while everything runs, Python workers included (checked last, after the data): the
+        # broker, the JobManager, the TaskManagers' own ports, the gRPC servers the TaskManagers start for
+        # their Python workers (runtime/loopback) and every Python process.
+        listening = _runtime_listeners(cluster)
+        exposed = [lst for lst in listening if not is_loopback(lst.ip)]
+        taskmanager_ports = [lst for lst in listening if lst.pid in set(cluster.taskmanager_pids())]
 
         # Every bad record on its topic's dead letters, with a reason, once per consuming job.
         consumers = _consumers(settings)
@@ -300,6 +296,9 @@ def test_every_job_survives_a_battery_of_bad_records_and_processes_good_ones_onc
             history = rest_get(f"/jobs/{job_id}/exceptions").get("exceptionHistory", {}).get("entries", [])
             assert history == [], (job_id, history[:1])
         assert exposed == []
+        # The Python workers' gRPC servers were there to be checked: four jobs' worth of control, data,
+        # state and logging channels, far more than the TaskManager's own RPC and data ports.
+        assert len(taskmanager_ports) >= 8, taskmanager_ports
     finally:
         for reader in (*readers.values(), *dlq.values()):
             reader.close()

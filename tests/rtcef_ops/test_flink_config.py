@@ -48,8 +48,8 @@ def test_docker_and_embedded_configs_differ_only_in_deployment_keys() -> None:
     # What the embedded runtime relies on and the image must keep.
     assert shared["env.java.opts.all"] == distribution_java_opts(flink_home())
     assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in shared["env.java.opts.all"]
-    assert shared["restart-strategy.type"] == "failure-rate"
-    assert shared["restart-strategy.failure-rate.max-failures-per-interval"] == 3
+    assert shared["restart-strategy.type"] == "exponential-delay"
+    assert shared["restart-strategy.exponential-delay.max-backoff"] == "1 min"
     assert shared["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
     assert shared["jobmanager.execution.failover-strategy"] == "region"
     assert shared["rest.port"] == 8081
@@ -100,10 +100,12 @@ def test_the_embedded_config_keeps_its_values(tmp_path: Path, monkeypatch: pytes
         "execution.checkpointing.savepoint-dir": f"file://{flink / 'savepoints'}",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.backend.type": "hashmap",
-        "restart-strategy.type": "failure-rate",
-        "restart-strategy.failure-rate.max-failures-per-interval": 3,
-        "restart-strategy.failure-rate.failure-rate-interval": "5 min",
-        "restart-strategy.failure-rate.delay": "10 s",
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1 s",
+        "restart-strategy.exponential-delay.max-backoff": "1 min",
+        "restart-strategy.exponential-delay.backoff-multiplier": 2.0,
+        "restart-strategy.exponential-delay.reset-backoff-threshold": "1 h",
+        "restart-strategy.exponential-delay.jitter-factor": 0.1,
     }
 
 
