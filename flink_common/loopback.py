@@ -5,8 +5,8 @@ PyFlink starts a gRPC "loopback worker pool" server in the submitting Python pro
 reach it at ``localhost:<port>``, but it binds the server to every interface (``[::]:0``), so any host that
 can reach the machine could ask it to start Python workers. PyFlink has no setting for that address;
 :func:`bind_loopback_only` replaces the server's start method with one that binds ``127.0.0.1`` only and
-hands the JVM that address. Jobs on a cluster start their Python workers as processes (no such server), and
-the JVM side of the Python harness already listens on loopback.
+hands the JVM that address. Jobs on a cluster start their Python workers as processes (no such server); the
+gRPC servers the TaskManager JVM starts for them are kept on loopback by ``runtime/loopback``.
 """
 
 from __future__ import annotations
