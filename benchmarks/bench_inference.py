@@ -131,18 +131,19 @@ def _latencies(phase: list[FeedRecord], inputs: dict[tuple[str, int], int],
 
 
 def run_variant(
-    name: str, records: list[FeedRecord], data_dir: Path, args: argparse.Namespace
+    name: str, records: list[FeedRecord], data_dir: Path, args: argparse.Namespace, parallelism: int = 2
 ) -> dict[str, Any]:
     """Submit inference_job with the variant's options on fresh topics, measure, cancel, delete."""
     out: dict[str, Any] = {"variant": name, "options": VARIANTS[name], "description": DESCRIPTIONS[name],
-                           "settings": SETTINGS_VARIANTS.get(name, {})}
+                           "settings": SETTINGS_VARIANTS.get(name, {}), "parallelism": parallelism,
+                           "taskmanagers": FlinkCluster(RuntimePaths()).taskmanager_count()}  # fmt: skip
     backlog = records[: args.backlog]
     n_lat = int(args.rate * args.seconds)
     loaded = records[args.backlog : args.backlog + n_lat]
     light: list[FeedRecord] = []
     job_ids: list[str] = []
     with cluster_lock():
-        overrides = {"PARALLELISM": "2", **SETTINGS_VARIANTS.get(name, {})}
+        overrides = {"PARALLELISM": str(parallelism), **SETTINGS_VARIANTS.get(name, {})}
         env, settings, run_id = isolated_env(data_dir, None, overrides, prefix="benchinf",
                                              partitions=PARTITIONS)  # fmt: skip
         bootstrap = settings.kafka_bootstrap_servers
@@ -250,7 +251,7 @@ def _ms(seconds: float) -> str:
 
 def print_table(variants: list[dict[str, Any]]) -> None:
     """One line per variant: throughput, latency under 1e4/s and under light load."""
-    head = (f"  {'variant':<16}{'backlog ev/s':>11}{'@1e4: out ev/s':>16}{'p50':>11}{'p99':>11}"
+    head = (f"  {'variant':<26}{'backlog ev/s':>11}{'@1e4: out ev/s':>16}{'p50':>11}{'p99':>11}"
             f"{'light p50':>11}{'light p99':>11}")  # fmt: skip
     print(head)
     for v in variants:
@@ -258,18 +259,24 @@ def print_table(variants: list[dict[str, Any]]) -> None:
             print(f"  {v['variant']:<14}  {v['error']}")
             continue
         lo, li = v["latency_loaded"], v["latency_light"]
-        label = f"{v['variant']} #{v.get('run', 1)}"
-        print(f"  {label:<16}{v['backlog']['sustained_eps']:>11,.0f}{v['loaded_output_eps']:>16,.0f}"
+        label = f"{_label(v)} #{v.get('run', 1)}"
+        print(f"  {label:<26}{v['backlog']['sustained_eps']:>11,.0f}{v['loaded_output_eps']:>16,.0f}"
               f"{_ms(lo['p50_s']):>11}{_ms(lo['p99_s']):>11}{_ms(li['p50_s']):>11}{_ms(li['p99_s']):>11}")
     for v in {v["variant"]: v for v in variants}.values():
         print(f"    {v['variant']}: {v['description']}")
 
 
+def _label(variant: dict[str, Any]) -> str:
+    """``default tm1 p2``: the variant, the TaskManagers it ran on and the job's parallelism."""
+    return f"{variant['variant']} tm{variant.get('taskmanagers', 1)} p{variant.get('parallelism', 2)}"
+
+
 def summarize(variants: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per variant, over its runs: min / median / max of the sustained rate and of the loaded p99."""
+    """Per variant and cluster shape, over its runs: min / median / max of the sustained rate and of the
+    loaded p99."""
     summary: dict[str, dict[str, Any]] = {}
-    for name in dict.fromkeys(v["variant"] for v in variants):
-        runs = [v for v in variants if v["variant"] == name and "error" not in v]
+    for name in dict.fromkeys(_label(v) for v in variants):
+        runs = [v for v in variants if _label(v) == name and "error" not in v]
         if not runs:
             continue
         eps = sorted(v["backlog"]["sustained_eps"] for v in runs)
@@ -305,7 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each variant (the machine is shared)")
+    parser.add_argument("--taskmanagers", default="1",
+                        help="comma list of TaskManager counts (the embedded cluster is resized)")
+    parser.add_argument("--parallelism", default="2", help="comma list of job parallelisms to measure")
     return parser
+
+
+def _counts(text: str) -> list[int]:
+    """``"1,2"`` -> ``[1, 2]`` (positive integers)."""
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"expected a comma list of positive integers, got {text!r}")
+    return counts
+
+
+def set_taskmanagers(cluster: FlinkCluster, count: int, timeout_s: float = 120.0) -> None:
+    """Resize the embedded cluster to ``count`` TaskManager processes (the newest ones leave first)."""
+    pids = cluster.taskmanager_pids()
+    for pid in sorted(pids)[count:]:
+        cluster.stop_taskmanager(pid)
+    for _ in range(count - len(pids)):
+        cluster.add_taskmanager()
+    deadline = time.monotonic() + timeout_s
+    while cluster.taskmanager_count() != count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{cluster.taskmanager_count()} TaskManagers registered, expected {count}")
+        time.sleep(1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,17 +373,25 @@ def main(argv: list[str] | None = None) -> int:
         if not FlinkCluster(RuntimePaths()).healthy():
             raise RuntimeError("no Flink cluster on :8081 (the shared runtime is not running)")
         results["variants"] = []
-        for name, run in ((n, r) for n in names for r in range(1, args.repeat + 1)):
-            print(f"[variant {name}, run {run}/{args.repeat}: {DESCRIPTIONS[name]}]", flush=True)
-            variant = run_variant(name, records, data_dir, args)
+        cluster = FlinkCluster(RuntimePaths())
+        original_tms = len(cluster.taskmanager_pids())
+        matrix = [(t, p, n, r) for t in _counts(args.taskmanagers) for p in _counts(args.parallelism)
+                  for n in names for r in range(1, args.repeat + 1)]  # fmt: skip
+        for tms, parallelism, name, run in matrix:
+            if len(cluster.taskmanager_pids()) != tms:
+                set_taskmanagers(cluster, tms)
+            print(f"[{tms} TaskManager(s), parallelism {parallelism}, variant {name}, "
+                  f"run {run}/{args.repeat}: {DESCRIPTIONS[name]}]", flush=True)  # fmt: skip
+            variant = run_variant(name, records, data_dir, args, parallelism)
             variant["run"] = run
             results["variants"].append(variant)
             if "error" in variant:
                 print(f"  {variant['error']}")
                 continue
             lo = variant["latency_loaded"]
-            row("sustained (backlog, parallelism 2)", f"{variant['backlog']['sustained_eps']:,.0f} ev/s",
-                ">= 20,000 ev/s", variant["backlog"]["sustained_eps"] >= TARGETS["sustained_eps"])
+            sustained = variant["backlog"]["sustained_eps"]
+            row(f"sustained (backlog, parallelism {parallelism})", f"{sustained:,.0f} ev/s",
+                ">= 20,000 ev/s", sustained >= TARGETS["sustained_eps"])
             row(f"p99 event -> forecast at {variant['offered_eps']:,.0f} ev/s offered", _ms(lo["p99_s"]),
                 "< 1,000 ms", lo["p99_s"] < TARGETS["p99_latency_s"])
             _print_cpu(variant, prof["us_per_event"])
@@ -359,11 +399,15 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results["variants"])
         results["summary"] = summarize(results["variants"])
         print_summary(results["summary"])
+        if len(cluster.taskmanager_pids()) != original_tms:
+            set_taskmanagers(cluster, original_tms)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         results["wall_s"] = time.perf_counter() - started
-        # a run of some variants only does not replace the full figures
+        # a run of some variants only, or of another matrix, does not replace the full figures
         name = "bench_inference" if names == list(VARIANTS) else "bench_inference_" + "_".join(names)
+        if (args.taskmanagers, args.parallelism) != ("1", "2"):
+            name += f"_tm{args.taskmanagers.replace(',', '-')}_p{args.parallelism.replace(',', '-')}"
         path = write_results(name, results)
         print(f"\nresults written to {path.relative_to(ROOT)} ({results['wall_s']:.0f} s)")
     return 0

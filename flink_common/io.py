@@ -113,6 +113,7 @@ def read_topic(
             KafkaOffsetsInitializer.latest() if from_latest else KafkaOffsetsInitializer.earliest()
         )
         .set_property("partition.discovery.interval.ms", "10000")
+        .set_property("isolation.level", "read_committed")  # never a transaction that may still abort
     )
     builder._j_builder.setDeserializer(_null_keeping_value_deserializer())
     if bounded:
@@ -158,9 +159,15 @@ def table_env(env: StreamExecutionEnvironment) -> StreamTableEnvironment:
     return _TABLE_ENVS[env]
 
 
-def write_topic(stream: DataStream, settings: Settings, topic: str) -> None:
-    """Write a stream of JSON strings to ``topic`` (at-least-once; consumers de-duplicate by id)."""
-    sink = (
+def write_topic(stream: DataStream, settings: Settings, topic: str, *, exactly_once: bool = False) -> None:
+    """Write a stream of JSON strings to ``topic``.
+
+    At-least-once by default (consumers de-duplicate by id). With ``exactly_once`` the sink writes in Kafka
+    transactions that commit when the checkpoint that covers them completes, so a failover never exposes a
+    record twice to ``read_committed`` readers; the transactional ids are ``<consumer group prefix>-<topic>``
+    (unique per deployment and topic, stable across restarts so a restored job can finish or abort them).
+    """
+    builder = (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka_bootstrap_servers)
         .set_record_serializer(
@@ -169,10 +176,21 @@ def write_topic(stream: DataStream, settings: Settings, topic: str) -> None:
             .set_value_serialization_schema(SimpleStringSchema())
             .build()
         )
-        .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
-        .build()
     )
-    stream.sink_to(sink).name(f"kafka:{topic}").uid(f"sink-{topic}")
+    if exactly_once:
+        builder = (
+            builder.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(f"{settings.consumer_group_prefix}-{topic}")
+            .set_property("transaction.timeout.ms", str(settings.transaction_timeout_ms))
+        )
+    else:
+        builder = builder.set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+    # The sink runs at its input's parallelism, so it is chained to it: a single-instance producer (the
+    # collector's versions, the score aggregator's reports) keeps its order on the topic. At the job's
+    # default parallelism the records would be spread round-robin over several Kafka producers and reach
+    # the topic out of order.
+    sink = stream.sink_to(builder.build()).name(f"kafka:{topic}").uid(f"sink-{topic}")
+    sink.set_parallelism(stream._j_data_stream.getParallelism())
 
 
 def string_tag(name: str) -> OutputTag:

@@ -41,7 +41,7 @@ from inference_job.observer_process import ObserverProcess
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME, ParseMessages
 from inference_job.score_aggregator import ScoreAggregator, global_key
 from protocol.messages import EngineSync
-from protocol.settings import Settings
+from protocol.settings import OutputGuarantee, Settings
 
 __all__ = [
     "BUFFER_TIMEOUT_MS",
@@ -161,8 +161,10 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[
     )
     control = read_topic(env, settings, settings.sync_topic, group="inference-enginesync")
     outputs = build_graph(batches, control, settings, initial=resolve_initial_model(settings))
-    write_topic(split_lines_in_jvm(t_env, outputs["forecasts"]), settings, settings.forecast_topic)
-    write_topic(outputs["scores"], settings, settings.score_topic)
+    exactly_once = settings.output_guarantee is OutputGuarantee.EXACTLY_ONCE
+    write_topic(split_lines_in_jvm(t_env, outputs["forecasts"]), settings, settings.forecast_topic,
+                exactly_once=exactly_once)  # fmt: skip
+    write_topic(outputs["scores"], settings, settings.score_topic, exactly_once=exactly_once)
     write_topic(outputs["instructions"], settings, settings.instruction_topic)
     write_dead_letters(outputs["dead_letters"], settings)
     return outputs

@@ -43,6 +43,13 @@ class BucketAlignment(StrEnum):
     EPOCH = "epoch"  # the Flink fork: buckets aligned to multiples of the size since 1970
 
 
+class OutputGuarantee(StrEnum):
+    """How the user-facing outputs (forecasts, score reports) are written to Kafka."""
+
+    AT_LEAST_ONCE = "at-least-once"  # visible at once; a failover may repeat what followed the checkpoint
+    EXACTLY_ONCE = "exactly-once"  # Kafka transactions committed with each checkpoint (read_committed)
+
+
 class ObserverPolicy(StrEnum):
     TREND = "trend"  # original RTCEF regression over the last K reports
     DIFFERENCE = "difference"  # the Flink fork's difference rule
@@ -182,6 +189,14 @@ class Settings(BaseSettings):
 
     # --- Flink jobs
     checkpoint_interval_ms: int = Field(default=10_000, ge=100)
+    # Forecasts and score reports: at-least-once (default: visible within the bundle time, a failover may
+    # repeat the records produced after the last checkpoint) or exactly-once (Kafka transactions committed
+    # with each checkpoint: read with isolation.level=read_committed, visible a checkpoint interval later).
+    # The control topics stay at-least-once: their consumers de-duplicate by id and the loop needs latency.
+    output_guarantee: OutputGuarantee = OutputGuarantee.AT_LEAST_ONCE
+    # Kafka's limit on an open transaction (the broker allows at most 15 min by default); it must outlast
+    # a checkpoint interval plus a failover, or a restored job finds its transactions aborted.
+    transaction_timeout_ms: int = Field(default=600_000, ge=1000, le=900_000)
     parallelism: int = Field(default=1, ge=1)
     # PyFlink data exchange (None = Flink's defaults: 100000 records / 1000 ms, 100 ms): a Python operator
     # hands its output back to Java when a bundle is full or old enough, so the bundle time bounds the
