@@ -7,6 +7,9 @@ and keyed state and event-time timers are available. Its whole state is one JSON
 On the first element (or timer) after a start or a restore, the function reconciles the directory with
 the state before doing anything else (:func:`collector_state.plan_reconcile`): files are truncated back
 to the committed row counts, post-checkpoint files are moved aside, post-checkpoint deletions undone.
+
+Metrics (:mod:`collector_job.metrics`): events written, ACKs, buckets closed, deleted and purged, datasets
+published; open and closed buckets, unacknowledged versions, bucket files and bytes on disk.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from collector_job.collector_state import (
     plan_reconcile,
     step,
 )
+from collector_job.metrics import CollectorMetrics
 from collector_job.parse_acks import ParsedAck
 from collector_job.parse_events import ParsedEvent
 from flink_common.dead_letters import DeadLetterCounter
@@ -126,9 +130,11 @@ class CollectorProcess(KeyedCoProcessFunction):
         self._reconciled = False
         self._cache: tuple[str, CollectorState] | None = None
         self._dead_letters = DeadLetterCounter()
+        self._metrics = CollectorMetrics()
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._dead_letters.bind(runtime_context)
+        self._metrics.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("collector-state", Types.STRING()))
         self._writer = BucketWriter(self._config.buckets_dir, fsync_rows=self._fsync_rows)
         self._reconciled = False
@@ -171,6 +177,7 @@ class CollectorProcess(KeyedCoProcessFunction):
         state, outputs = step(state, message, self._config)
         emitted = apply_effects(outputs, self._writer, timers, self._config)
         self._store(state)
+        self._metrics.on_step(message, state, outputs, self._config)
         self._dead_letters.inc(sum(1 for is_dead, _ in emitted if is_dead))
         for is_dead, text in emitted:
             yield (self._dead_tag, text) if is_dead else text

@@ -11,6 +11,7 @@ Keyed by the controller key (an instruction's ``model_id``; a report's key comes
   :class:`~controller_job.state.Timeout` (stale timers are recognised there, so a failed delete is harmless).
 * Outputs: encoded commands on ``commands_tag``, encoded engine syncs on ``syncs_tag``, dead letters on
   ``dead_tag``; ignored messages and transitions go to the log. Nothing is emitted on the main output.
+* Metrics: what each step did and each key's state (:class:`~controller_job.metrics.ControllerMetrics`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import KeyedCoProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
+from controller_job.metrics import ControllerMetrics
 from controller_job.optimizer import preload
 from controller_job.parse_messages import JOB_NAME
 from controller_job.state import (
@@ -79,26 +81,30 @@ class ControllerProcess(KeyedCoProcessFunction):
         self._state: Any = None
         self._cache = OptimiserCache()
         self._dead_letters = DeadLetterCounter()
+        self._metrics = ControllerMetrics(config.optimiser.steps)
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._dead_letters.bind(runtime_context)
+        self._metrics.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("controller-state", Types.STRING()))
         self._cache = OptimiserCache()
         preload()  # the skopt import, paid at start-up instead of by the first OPTIMIZE
 
     def process_element1(self, value: str, ctx: KeyedCoProcessFunction.Context) -> Iterator[Any]:
-        yield from self._decoded(value, Instruction, self._topics[0], ctx.timer_service())
+        yield from self._decoded(value, Instruction, self._topics[0], ctx)
 
     def process_element2(self, value: str, ctx: KeyedCoProcessFunction.Context) -> Iterator[Any]:
-        yield from self._decoded(value, FactoryReport, self._topics[1], ctx.timer_service())
+        yield from self._decoded(value, FactoryReport, self._topics[1], ctx)
 
     def on_timer(self, timestamp: int, ctx: KeyedCoProcessFunction.OnTimerContext) -> Iterator[Any]:
-        yield from self._run(Timeout(deadline_ms=timestamp), timestamp, ctx.timer_service())
+        yield from self._run(
+            Timeout(deadline_ms=timestamp), timestamp, ctx.timer_service(), ctx.get_current_key()
+        )
 
     # ------------------------------------------------------------------------------------------------
 
     def _decoded(
-        self, raw: str, model: type[Instruction] | type[FactoryReport], topic: str, timers: Any
+        self, raw: str, model: type[Instruction] | type[FactoryReport], topic: str, ctx: Any
     ) -> Iterator[Any]:
         try:
             message = decode(model, raw)
@@ -107,12 +113,16 @@ class ControllerProcess(KeyedCoProcessFunction):
             self._dead_letters.inc()
             yield self._dead_tag, encode(letter)
             return
-        yield from self._run(message, int(timers.current_processing_time()), timers)
+        timers = ctx.timer_service()
+        yield from self._run(message, int(timers.current_processing_time()), timers, ctx.get_current_key())
 
-    def _run(self, message: Instruction | FactoryReport | Timeout, now: int, timers: Any) -> Iterator[Any]:
-        state = self._load()
-        state, outputs = step(state, message, now, config=self._config, optimisers=self._cache)
+    def _run(
+        self, message: Instruction | FactoryReport | Timeout, now: int, timers: Any, key: Any
+    ) -> Iterator[Any]:
+        before = self._load()
+        state, outputs = step(before, message, now, config=self._config, optimisers=self._cache)
         self._state.update(state.to_json())
+        self._metrics.on_step(str(key), before, message, state, outputs)
         for output in outputs:
             if isinstance(output, SendCommand):
                 yield self._commands_tag, encode(output.command)

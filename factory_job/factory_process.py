@@ -11,6 +11,9 @@ operator of both inputs): an undecodable payload becomes a dead letter and the j
 
 Outputs: encoded :class:`~protocol.messages.FactoryReport` on the main output, encoded
 :class:`~protocol.messages.AssemblyAck` on ``assembly_tag``, encoded dead letters on ``dead_tag``.
+
+Metrics (:mod:`factory_job.metrics`): commands by type, errors, training and scoring durations (measured by
+wrapping the tools), models produced and published, the current dataset, buffered commands.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pyflink.datastream.functions import KeyedCoProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from factory_job.factory_state import JOB_NAME, load_state, next_deadline, step, store_state
+from factory_job.metrics import FactoryMetrics, MeteredTools
 from factory_job.state import Channel, Emit, FactoryState, FactoryTools, Tick
 from flink_common.dead_letters import DeadLetterCounter
 from protocol.codec import DecodeError, dead_letter, decode, encode
@@ -69,11 +73,13 @@ class FactoryProcess(KeyedCoProcessFunction):
         self._state: Any = None
         self._tools: FactoryTools | None = None
         self._dead_letters = DeadLetterCounter()
+        self._metrics = FactoryMetrics()
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._dead_letters.bind(runtime_context)
+        self._metrics.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("factory-state", Types.STRING()))
-        self._tools = self._tools_factory(self._settings)
+        self._tools = MeteredTools(self._tools_factory(self._settings), self._metrics)
 
     def process_element1(self, value: str, ctx: KeyedCoProcessFunction.Context) -> Iterator[Any]:
         yield from self._handle(value, FactoryCommand, self._settings.command_topic, ctx.timer_service())
@@ -101,9 +107,11 @@ class FactoryProcess(KeyedCoProcessFunction):
 
     def _run(self, message: FactoryCommand | DatasetVersion | Tick, timers: Any) -> Iterator[Any]:
         assert self._tools is not None, "open() was not called"
+        self._metrics.on_message(message)
         state = load_state(self._state.value(), self._tools)
         state, outputs = step(state, message, self._settings, self._tools)
         self._state.update(store_state(state))
+        self._metrics.on_step(state, outputs)
         self._schedule_expiry(state, timers)
         for emit in outputs:
             yield self._route(emit)

@@ -38,6 +38,11 @@ paused).
 Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main = delta
 batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record per call) and
 ``dead_letters``.
+
+Metrics (:class:`~inference_job.metrics.EngineMetrics`, docs/metrics.md): events in, forecasts out, events
+dead-lettered, key swaps, paused, events held, the model in use, and the forecast latency: per call that
+emits forecasts, the processing time from the arrival at the engine of the oldest event it ran (the call's
+start, or for a replay the time the shard held its first event) to the emission.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync
+from inference_job.metrics import EngineMetrics
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import ScoreDelta, encode_batch
 from inference_job.shard import (
@@ -232,11 +238,14 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.shard_state: Any = None
         self.held: Any = None
         self.dead_letters = DeadLetterCounter()
+        self.metrics = EngineMetrics()
         self._control_raw: str | None = None
         self._control = ControlState()
+        self._oldest_arrival: int | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.dead_letters.bind(runtime_context)
+        self.metrics.bind(runtime_context)
         self.models = ModelCache(self.loader)
         self.runs = runtime_context.get_map_state(
             MapStateDescriptor("engine_runs", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
@@ -267,7 +276,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             _creation_method(self.registry_path, sync.model_id) if sync.model_id else CreationMethod.RETRAIN
         )
         control = on_sync(control, sync, creation_method=method, ticks_per_second=self.ticks_per_second)
-        broadcast.put("control", json.dumps(control.to_dict()))
+        raw = json.dumps(control.to_dict())
+        broadcast.put("control", raw)
+        self._control_raw, self._control = raw, control
+        self.metrics.on_control(control, self.initial)
 
     def _confined(self, model_path: str) -> str:
         """A PLAY's model path resolved inside ``models_dir`` (a regular file within the size limit), or
@@ -288,14 +300,18 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         if shard.carried:
             self._adopt_carried(shard, now)
         lines: list[str] = []
-        for raw in events_of(value):
+        self._oldest_arrival = None
+        events = events_of(value)
+        self.metrics.events_in.inc(len(events))
+        for raw in events:
             yield from self._on_event(raw, control, shard, now, lines)
             if len(shard.deltas) >= self.batch_size:
                 yield self._flush(shard)
         if lines:
-            yield FORECASTS, "\n".join(lines)
+            yield self._forecasts(lines, ctx)
         self._arm_timers(shard, ctx)
         self.shard_state.update(shard)
+        self.metrics.on_shard(ctx.get_current_key(), shard.pause.held)
 
     def _on_event(
         self, raw: str, control: ControlState, shard: ShardState, now: int, lines: list[str]
@@ -309,6 +325,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             yield self._dead_letter(self.input_topic, str(exc), raw)
             return
         key = str(event[self.partition_attribute])
+        held_since = shard.pause.since
         shard.pause, actions = on_arrival(
             shard.pause, control, now, self.pause_timeout_ms, self.max_pause_buffer
         )
@@ -316,8 +333,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             if action is Route.HOLD:
                 self.held.add((key, event))
             elif action is Route.RUN:
+                self._arrived(now)
                 yield from self._run(key, event, raw, control, shard, lines)
             else:
+                self._arrived(held_since if held_since is not None else now)
                 yield from self._replay(action, control, shard, lines)
 
     def _run(
@@ -326,8 +345,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
     ) -> Generator[Any, None, bool]:  # fmt: skip
         """Run one event through its key's engine; returns whether it ran (a failure is dead-lettered)."""
         assert self.models is not None
+        prior = None
         try:
-            state, processed = on_event(self.runs.get(key), control, key, event, self.models, self.initial)
+            prior = self.runs.get(key)
+            state, processed = on_event(prior, control, key, event, self.models, self.initial)
         except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
             _LOG.exception("key %s: event failed", key)
             yield self._dead_letter(
@@ -336,6 +357,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             )  # fmt: skip
             return False
         self.runs.put(key, state)
+        if prior is not None and state.swaps != prior.swaps:
+            self.metrics.swaps.inc()
+        self.metrics.on_model(state.model.model_id)
         self._emit(key, processed, shard, lines, resumed=resumed)
         return True
 
@@ -375,6 +399,8 @@ class EngineProcess(KeyedBroadcastProcessFunction):
 
     def _dead_letter(self, topic: str, reason: str, payload: str) -> tuple[Any, str]:
         self.dead_letters.inc()
+        if topic == self.input_topic:
+            self.metrics.events_dead_lettered.inc()
         letter = dead_letter(source_topic=topic, job=JOB_NAME, reason=reason, payload=payload)
         return DEAD_LETTERS, encode(letter)
 
@@ -390,19 +416,22 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         if shard.carried:
             self._adopt_carried(shard, now)
         lines: list[str] = []
+        self._oldest_arrival = None
         if shard.pause.held:
             control = self._read_control(ctx.get_broadcast_state(CONTROL_STATE))
             reason = release_due(shard.pause, control, now, self.pause_timeout_ms, end_of_input=end_of_input)
             if reason is not None:
+                self._arrived(shard.pause.since if shard.pause.since is not None else now)
                 shard.pause = after_release(shard.pause, control, reason)
                 yield from self._replay(reason, control, shard, lines)
         if lines:
-            yield FORECASTS, "\n".join(lines)
+            yield self._forecasts(lines, ctx)
         if shard.deltas:
             yield self._flush(shard)
         if not end_of_input:
             self._arm_timers(shard, ctx)
         self.shard_state.update(shard)
+        self.metrics.on_shard(ctx.get_current_key(), shard.pause.held)
 
     # ------------------------------------------------------------------------------------ helpers
     def _shard(self) -> ShardState:
@@ -423,6 +452,17 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             shard.timer_at = now + delay
             timers.register_processing_time_timer(shard.timer_at)
 
+    def _arrived(self, at_ms: int) -> None:
+        """An event that reached the engine at ``at_ms`` runs in this call (for the latency metric)."""
+        if self._oldest_arrival is None or at_ms < self._oldest_arrival:
+            self._oldest_arrival = at_ms
+
+    def _forecasts(self, lines: list[str], ctx: Any) -> tuple[Any, str]:
+        """The call's forecasts as one side-output record; counted, and the call's latency sampled."""
+        now = ctx.timer_service().current_processing_time()
+        self.metrics.on_forecasts(len(lines), self._oldest_arrival, now)
+        return FORECASTS, "\n".join(lines)
+
     def _flush(self, shard: ShardState) -> str:
         batch = encode_batch(shard.deltas)
         shard.deltas = []
@@ -434,6 +474,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         if raw != self._control_raw:
             self._control = ControlState.from_dict(json.loads(raw)) if raw else ControlState()
             self._control_raw = raw
+            self.metrics.on_control(self._control, self.initial)
         return self._control
 
     def _emit(

@@ -11,7 +11,8 @@ the engine's shards. With ``ahead_ticks`` set, a delta stamped too far ahead of 
 until others agree with it (a gap in the data) or is counted at the progress (an outlier) instead of
 moving it (:mod:`inference_job.closing`).
 
-Event timestamps are in ticks (seconds for maritime, milliseconds for cards).
+Event timestamps are in ticks (seconds for maritime, milliseconds for cards). Every report is counted and
+its MCC shown in gauges (:class:`~inference_job.metrics.AggregatorMetrics`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.closing import ClosingState, on_batch, on_end, on_poll
+from inference_job.metrics import AggregatorMetrics
 from inference_job.scoring import decode_rows
 from protocol.codec import encode
 from protocol.settings import Settings
@@ -61,8 +63,10 @@ class ScoreAggregator(KeyedProcessFunction):
         self.ahead_ticks = ahead_ticks
         self.quorum = quorum
         self.state: Any = None
+        self.metrics = AggregatorMetrics()
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics.bind(runtime_context)
         descriptor = ValueStateDescriptor("aggregator_state_v3", Types.PICKLED_BYTE_ARRAY())
         self.state = runtime_context.get_state(descriptor)
 
@@ -87,6 +91,7 @@ class ScoreAggregator(KeyedProcessFunction):
             state = self._arm(state, ctx)
         self._store(state)
         for report in reports:
+            self.metrics.on_report(report)
             yield encode(report)
 
     def _arm(self, state: ClosingState, ctx: Any) -> ClosingState:

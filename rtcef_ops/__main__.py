@@ -9,12 +9,14 @@ import argparse
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 from protocol.settings import SettingsError, load_settings
-from rtcef_ops.flink_cluster import REST_PORT, FlinkCluster
+from rtcef_ops.flink_cluster import REST_PORT, FlinkCluster, rest_get
 from rtcef_ops.flink_config import DOCKER_CONFIG, write_docker_config
 from rtcef_ops.kafka_broker import KafkaBroker, RuntimeErrorWithHint
+from rtcef_ops.live_metrics import describe, job_metrics
 from rtcef_ops.paths import RuntimePaths, flink_home
 from rtcef_ops.recovery import crash, latest_checkpoint, stop_with_savepoint
 from rtcef_ops.submit import JOBS, submit
@@ -46,8 +48,19 @@ def _status(paths: RuntimePaths) -> None:
             print(f"  taskmanager {tm['id']:<28} slots {tm['free']}/{tm['slots']} free")
         for job in cluster.jobs():
             print(f"  {job['name']:<16} {job['state']:<10} {job['id']}")
+            if job["state"] == "RUNNING":
+                for line in _live_figures(job["id"]):
+                    print(f"    {line}")
     else:
         print("flink: stopped")
+
+
+def _live_figures(job_id: str) -> list[str]:
+    """The job's key metrics (model, MCC, paused, buffered ...: docs/metrics.md) from the REST API."""
+    try:
+        return describe(job_metrics(job_id, rest_get))
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        return [f"metrics unavailable: {exc}"]
 
 
 def _logs(paths: RuntimePaths, follow: bool) -> None:
@@ -82,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="TaskManager processes to run (default 1); a running cluster gets the "
                        "missing ones")  # fmt: skip
     sub.add_parser("stop", help="stop what `start` started (by pid)")
-    sub.add_parser("status", help="show topics and Flink jobs")
+    sub.add_parser("status", help="show topics, Flink jobs and their live figures (model, MCC, paused ...)")
     sub.add_parser("topics", help="create missing topics")
     logs = sub.add_parser("logs", help="tail the broker and Flink logs")
     logs.add_argument("--no-follow", action="store_true", help="print the last lines and return")

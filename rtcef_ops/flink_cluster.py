@@ -1,7 +1,9 @@
 """A Flink standalone session cluster started from the apache-flink wheel's own distribution.
 
 The project owns the configuration directory (``run/flink/conf``): Python UDF workers and the client use
-the venv's interpreter, pid and log files stay in ``run/flink``, and the web UI listens on :8081.
+the venv's interpreter, pid and log files stay in ``run/flink``, and the web UI listens on :8081. It also owns
+the plugin folder (``run/flink/plugins``): the Prometheus metrics reporter, on loopback
+(:mod:`rtcef_ops.metrics_plugin`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from rtcef_ops.flink_config import REST_PORT, embedded_config_yaml
 from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
+from rtcef_ops.metrics_plugin import link_plugins
 from rtcef_ops.paths import RuntimePaths, flink_home
 
 
@@ -53,6 +56,8 @@ class FlinkCluster:
         env["FLINK_LOG_DIR"] = str(self.paths.flink_log)
         env["FLINK_PID_DIR"] = str(self.paths.flink_pid)
         env["FLINK_LIB_DIR"] = str(self.paths.flink_dir / "lib")
+        if self.plugins_dir.is_dir():  # made by `start`; a cluster started before it had none
+            env["FLINK_PLUGINS_DIR"] = str(self.plugins_dir)
         env["RTCEF_CLUSTER_LIB"] = "1"
         env["PYFLINK_CLIENT_EXECUTABLE"] = self.paths.python
         venv_bin = str(Path(self.paths.python).parent)
@@ -99,6 +104,19 @@ class FlinkCluster:
             )
         for jar in jars:
             (lib / jar.name).symlink_to(jar.resolve())
+
+    @property
+    def plugins_dir(self) -> Path:
+        """The cluster's plugin folder (``FLINK_PLUGINS_DIR``), made at every start."""
+        return self.paths.flink_dir / "plugins"
+
+    def link_plugins(self) -> None:
+        """Make the plugin folder: the Prometheus reporter on loopback (:func:`metrics_plugin.link_plugins`).
+
+        A problem (no ``javac``) is printed and the cluster starts without a metrics endpoint.
+        """
+        for problem in link_plugins(self.plugins_dir, self.home, self.paths.flink_dir / "reporter"):
+            print(f"flink: {problem}")
 
     @property
     def last_start_file(self) -> Path:
@@ -200,6 +218,7 @@ class FlinkCluster:
                 return
         else:
             self.write_conf()
+            self.link_plugins()
             for folder in self.paths.flink_dir.glob("tm-*"):
                 shutil.rmtree(folder, ignore_errors=True)
             self._run_script("jobmanager.sh", "start")

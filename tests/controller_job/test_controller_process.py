@@ -44,11 +44,15 @@ class FakeTimers:
 
 
 class FakeContext:
-    def __init__(self, timers: FakeTimers) -> None:
+    def __init__(self, timers: FakeTimers, key: str = "default") -> None:
         self.timers = timers
+        self.key = key
 
     def timer_service(self) -> FakeTimers:
         return self.timers
+
+    def get_current_key(self) -> str:
+        return self.key
 
 
 class FakeRuntime(FakeMetricsRuntime):

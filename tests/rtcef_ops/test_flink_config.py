@@ -23,6 +23,7 @@ from rtcef_ops.flink_config import (
     flatten,
     flink_config,
 )
+from rtcef_ops.metrics_plugin import LOOPBACK_FACTORY, STOCK_FACTORY
 from rtcef_ops.paths import RuntimePaths, flink_home
 from tests.repo_data import REPO_ROOT
 
@@ -60,12 +61,15 @@ def test_deployment_keys_are_exactly_the_keys_a_deployment_sets() -> None:
     other = Deployment(
         jobmanager_address="jm", bind_host="0.0.0.0", rest_address="rest", taskmanager_host="tm",
         python="/py", pid_dir="/pid", log_dir="/log", state_dir="/state", jobmanager_memory="1m",
-        taskmanager_memory="2m", task_slots=99,
+        taskmanager_memory="2m", task_slots=99, metrics_factory="x.Factory", metrics_host="10.0.0.1",
+        metrics_ports="1-2",
     )  # fmt: skip
     changed = _differing(flatten(flink_config(base, "-X")), flatten(flink_config(other, "-X")))
     assert changed == DEPLOYMENT_KEYS
     without_host = dataclasses.replace(other, taskmanager_host=None)
     assert "taskmanager.host" not in flatten(flink_config(without_host, "-X"))
+    stock_reporter = dataclasses.replace(other, metrics_host=None)
+    assert "metrics.reporter.prom.host" not in flatten(flink_config(stock_reporter, "-X"))
 
 
 def test_the_embedded_config_keeps_its_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,6 +110,9 @@ def test_the_embedded_config_keeps_its_values(tmp_path: Path, monkeypatch: pytes
         "restart-strategy.exponential-delay.backoff-multiplier": 2.0,
         "restart-strategy.exponential-delay.reset-backoff-threshold": "1 h",
         "restart-strategy.exponential-delay.jitter-factor": 0.1,
+        "metrics.reporter.prom.factory.class": LOOPBACK_FACTORY,
+        "metrics.reporter.prom.host": "127.0.0.1",
+        "metrics.reporter.prom.port": "9249-9259",
     }
 
 
@@ -120,6 +127,14 @@ def test_the_docker_config_names_nothing_of_the_host() -> None:
     text = docker_config_yaml(flink_home())
     assert str(REPO_ROOT) not in text and str(Path.home()) not in text
     assert _flat(text)["python.executable"] == DOCKER_DEPLOYMENT.python
+
+
+def test_the_docker_image_uses_the_stock_prometheus_reporter() -> None:
+    """The image's plugins/metrics-prometheus (no loopback jar there): every interface of the container."""
+    flat = _flat(docker_config_yaml(flink_home()))
+    assert flat["metrics.reporter.prom.factory.class"] == STOCK_FACTORY
+    assert flat["metrics.reporter.prom.port"] == "9249"
+    assert "metrics.reporter.prom.host" not in flat
 
 
 def test_docker_config_command_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
