@@ -7,7 +7,7 @@ is visible by name; a letter whose source is empty or not a consumed topic of ``
 catch-all ``dead_letter_topic`` (the broker does not create topics on the fly, so an unknown name must never
 become a target).
 
-Each operator that emits dead letters also counts them in a Flink counter metric named ``dead_letters``
+Each operator that emits dead letters also counts them in a Flink metric named ``dead_letters``
 (:class:`DeadLetterCounter`), visible in the web UI and the metrics reporters next to the operator.
 """
 
@@ -22,6 +22,7 @@ from pyflink.datastream import DataStream
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
 
+from flink_common.metrics import Counter
 from protocol.settings import Settings
 
 __all__ = [
@@ -87,23 +88,16 @@ def write_dead_letters(stream: DataStream, settings: Settings) -> None:
 
 
 class DeadLetterCounter:
-    """The operator's ``dead_letters`` counter; counting is a no-op until :meth:`bind` is called in ``open``.
-
-    The no-op default keeps functions usable (and unit-testable) outside Flink; Flink always calls ``open``
-    before the first record, so a deployed operator always counts.
-    """
+    """The operator's ``dead_letters`` count (a :class:`flink_common.metrics.Counter`: kept in the function,
+    registered as a gauge in ``open``, so letters emitted from timer callbacks count too)."""
 
     def __init__(self) -> None:
-        self._counter: Any = None
+        self._counter = Counter(DEAD_LETTER_METRIC)
 
     def bind(self, runtime_context: Any) -> None:
-        """Register the counter in the operator's metric group (call from ``open(runtime_context)``)."""
-        self._counter = runtime_context.get_metrics_group().counter(DEAD_LETTER_METRIC)
+        """Register the count in the operator's metric group (call from ``open(runtime_context)``)."""
+        self._counter.bind(runtime_context.get_metrics_group())
 
     def inc(self, count: int = 1) -> None:
         """Count ``count`` dead letters."""
-        if self._counter is not None:
-            self._counter.inc(count)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_counter": None}  # a bound Flink counter is never shipped with the function
+        self._counter.inc(count)

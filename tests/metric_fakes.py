@@ -84,9 +84,11 @@ class FakeMetricGroup:
         return value
 
     def count(self, name: str) -> int:
-        """The counter's value (0 if never registered)."""
+        """The counter's value: a Flink counter, or a count registered as a gauge (0 if neither)."""
         counter = self.counters.get(name)
-        return 0 if counter is None else counter.count
+        if counter is not None:
+            return counter.count
+        return self.gauge_value(name) or 0
 
     def sub(self, name: str, extra: str) -> FakeMetricGroup:
         """The key/value sub-group ``name.extra`` (it must have been registered)."""

@@ -6,6 +6,10 @@ the new model. The test then checks that the loop closed (report, play, forecast
 model), that no event was lost (bucket rows = events fed; every event reached the engine) and that no
 record was dead-lettered (every `<topic>.dlq` of the run and the catch-all topic stay empty).
 
+It runs twice: on one TaskManager at parallelism 1, and on two TaskManager processes at parallelism 2, where
+both engine subtasks must have had events and every vessel's last forecast must come from the new model
+(so the swap reached every subtask).
+
 Every run uses its own topics and data folder, so it never sees another run's records.
 """
 
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cluster_faults import taskmanagers
 from e2e_support import (
     LOOP_OVERRIDES,
     WEEK,
@@ -29,9 +34,10 @@ from e2e_support import (
     running_cluster,
     wait_running,
 )
+from restart_support import wait_until
 
 from protocol.settings import Settings
-from rtcef_ops.flink_cluster import FlinkCluster
+from rtcef_ops.flink_cluster import FlinkCluster, rest_get
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
 
@@ -41,14 +47,18 @@ def cluster() -> FlinkCluster:
     return running_cluster()
 
 
-@pytest.fixture()
-def e2e_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[dict[str, str], Settings]]:
+@pytest.fixture(params=[1, 2], ids=["1tm-p1", "2tm-p2"])
+def e2e_env(
+    request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: str, cluster: FlinkCluster
+) -> Iterator[tuple[dict[str, str], Settings]]:
+    parallelism = int(request.param)
     env, settings, _run_id = isolated_env(
         tmp_path / "data",
         kafka_bootstrap,
-        LOOP_OVERRIDES,
+        {**LOOP_OVERRIDES, "PARALLELISM": str(parallelism)},
     )
-    yield env, settings
+    with taskmanagers(cluster, parallelism):
+        yield env, settings
 
 
 @pytest.mark.e2e
@@ -102,6 +112,13 @@ def test_retrain_closes_the_loop_without_losing_events(
             lambda r: r["model_id"] == report["model_id"], 240, "a forecast from the new model"
         )
         assert swapped["timestamp"] >= instruction_ts
+        vessels = set(second["mmsi"].astype(str))
+        wait_until(forecasts, lambda records: len(records) >= len(frame), 120, "every event's forecast")
+        last = {r["key"]: r["model_id"] for r in forecasts.records}
+        assert {key: last[key] for key in vessels} == dict.fromkeys(vessels, report["model_id"])
+        if settings.parallelism > 1:  # the swap reached every engine subtask: all of them had events
+            counts = _engine_records_in(job_ids[-1])
+            assert all(count > 0 for count in counts), f"an idle engine subtask: records in {counts}"
 
         # No event lost: every event is in a bucket file (the last bucket may still be open).
         deadline = time.monotonic() + 120
@@ -123,3 +140,25 @@ def test_retrain_closes_the_loop_without_losing_events(
         cancel_jobs(job_ids)
         delete_topics(settings)
 
+
+
+def _engine_records_in(job_id: str, timeout: float = 60) -> list[int]:
+    """Events each subtask of the inference job's engine has taken in (its ``events_in`` counter,
+    docs/metrics.md), once every subtask has reported some or after ``timeout`` seconds (the REST API's
+    metric values lag by up to its fetch interval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts: dict[int, int] = {}
+        for vertex in rest_get(f"/jobs/{job_id}")["vertices"]:
+            base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            ids = [m["id"] for m in rest_get(base) if m["id"].endswith(".engine.events_in")]
+            if ids:
+                for metric in rest_get(f"{base}?get={','.join(ids)}"):
+                    counts[int(metric["id"].split(".")[0])] = int(float(metric["value"]))
+                parallelism = int(vertex["parallelism"])
+                values = [counts.get(index, 0) for index in range(parallelism)]
+                if all(values) or time.monotonic() > deadline:
+                    return values
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(2)

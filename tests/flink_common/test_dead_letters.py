@@ -51,7 +51,7 @@ def test_counter_counts_once_bound_and_never_ships_a_bound_counter() -> None:
     counter.inc()
     counter.inc(2)
     assert runtime.dead_letters() == 3
-    assert runtime.metrics.counters.keys() == {"dead_letters"}
+    assert "dead_letters" in runtime.metrics.gauges
     shipped = pickle.loads(pickle.dumps(counter))
     shipped.inc()
     assert runtime.dead_letters() == 3
