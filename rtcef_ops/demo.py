@@ -38,6 +38,7 @@ from rtcef_ops.demo_report import (
     LoopLog,
     after_drift_means,
     format_table,
+    go_live_weeks,
     plot_weekly,
     production_summary,
     static_weekly_mcc,
@@ -47,6 +48,7 @@ from rtcef_ops.flink_cluster import rest_get
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
 from rtcef_ops.topics import ensure_topics
+from rtcef_ops.watch import LivePage
 
 __all__ = ["build_parser", "demo_environment", "main", "run"]
 
@@ -54,12 +56,15 @@ __all__ = ["build_parser", "demo_environment", "main", "run"]
 class Follower(threading.Thread):
     """Reads the scores/instructions/reports/enginesync topics and prints each event of the loop."""
 
-    def __init__(self, settings: Settings, log: LoopLog, profile: DemoDomain, t0: int) -> None:
+    def __init__(
+        self, settings: Settings, log: LoopLog, profile: DemoDomain, t0: int, page: LivePage | None = None
+    ) -> None:
         super().__init__(daemon=True)
         self.settings = settings
         self.log = log
         self.profile = profile
         self.t0 = t0
+        self.page = page
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -83,6 +88,8 @@ class Follower(threading.Thread):
                 line = announcement(topic, record, s, self.profile, self.t0)
                 if line is not None:
                     print(line, flush=True)
+                if topic == s.score_topic and self.page is not None:
+                    self.page.update(self.log)
         finally:
             consumer.close()
 
@@ -196,24 +203,28 @@ def run(args: argparse.Namespace) -> int:
           f"({args.steps}-step offline optimisation)")  # fmt: skip
     _python(["-m", "inference_job.bootstrap", "--stream", str(stream), "--weeks", str(args.train_weeks),
              "--optimise-steps", str(args.steps)], env)  # fmt: skip
+    # The static baseline first, so that the live page shows it from the first report on.
+    static = static_weekly_mcc(Path(env["DATA_DIR"]) / "models" / "initial.spst", stream, t0, profile)
+    title = f"Weekly MCC ({profile.what}): RTCEF loop on Flink vs the unchanged bootstrap model"
+    page = LivePage(run_dir / "live", profile, t0=t0, static=static, drift_weeks=drift_weeks, title=title)
     print("[3/6] submitting the four jobs")
     job_ids = [submit(job, RuntimePaths(), extra_env=env) for job in JOBS]
     _wait_running(job_ids)
     log = LoopLog()
-    follower = Follower(settings, log, profile, t0)
+    follower = Follower(settings, log, profile, t0, page)
     follower.start()
+    print(f"      live picture: {page.index} (reloads itself)")
     print(f"[4/6] feeding the stream at {speedup:g}x event time (web UI: http://localhost:8081)")
     _python(["-m", "mocks.data_feeder", "--stream", str(stream), "--speedup", str(speedup)], env)
     print("[5/6] waiting for the last reports")
     time.sleep(args.settle)
     follower.stop_event.set()
     follower.join(5)
-    print("[6/6] static baseline: the bootstrap model scored unchanged with wayeb_py on the same stream")
-    static = static_weekly_mcc(Path(env["DATA_DIR"]) / "models" / "initial.spst", stream, t0, profile)
+    print("[6/6] weekly table against the bootstrap model scored unchanged with wayeb_py on the same stream")
     rows = weekly_rows(log, static, t0, profile.week_ticks, drift_weeks)
     _write_csv(rows, run_dir / "weekly.csv")
-    title = f"Weekly MCC ({profile.what}): RTCEF loop on Flink vs the unchanged bootstrap model"
-    plot_weekly(rows, run_dir / "weekly_mcc.png", drift_weeks, title)
+    live = go_live_weeks(log.syncs, t0, profile.week_ticks, profile.ticks_per_second)
+    plot_weekly(rows, run_dir / "weekly_mcc.png", drift_weeks, title, live)
     print(f"\n{format_table(rows)}")
     means = after_drift_means(rows, drift_weeks[0]) if drift_weeks else None
     if means is not None:

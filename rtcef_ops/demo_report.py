@@ -22,6 +22,7 @@ __all__ = [
     "LoopLog",
     "after_drift_means",
     "format_table",
+    "go_live_weeks",
     "plot_weekly",
     "produced_models",
     "production_summary",
@@ -145,8 +146,34 @@ def production_summary(log: LoopLog, span_ticks: int, ticks_per_second: int) -> 
     return text
 
 
-def plot_weekly(rows: Sequence[dict[str, Any]], path: Path, drift_weeks: Sequence[int], title: str) -> None:
-    """Adaptive vs static weekly MCC with retrain/optimise markers and a dotted line at each drift."""
+def go_live_weeks(
+    syncs: Sequence[dict[str, Any]], t0: int, week_ticks: int, ticks_per_second: int
+) -> list[tuple[float, str]]:
+    """When each played model went live, as a fractional week from ``t0``, with its id.
+
+    The engine keeps forecasting with the old model until stream time passes the play's timestamp plus
+    the model's production time (seconds, converted to the stream's unit), so that is the go-live time.
+    """
+    live = []
+    for sync in syncs:
+        if sync.get("type") != "play" or not sync.get("model_id"):
+            continue
+        at = int(sync["timestamp"]) + round(float(sync.get("production_time", 0.0)) * ticks_per_second)
+        live.append(((at - t0) / week_ticks, str(sync["model_id"])))
+    return live
+
+
+def plot_weekly(
+    rows: Sequence[dict[str, Any]],
+    path: Path,
+    drift_weeks: Sequence[int],
+    title: str,
+    live: Sequence[tuple[float, str]] = (),
+) -> None:
+    """Adaptive vs static weekly MCC with retrain/optimise markers, a dotted line at each drift and a
+    dashed green line, labelled with the model id, where each new model went live (``live``: see
+    :func:`go_live_weeks`; a week's point sits at the week's index, so week ``w`` spans ``w - 0.5`` to
+    ``w + 0.5`` on the axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,6 +196,12 @@ def plot_weekly(rows: Sequence[dict[str, Any]], path: Path, drift_weeks: Sequenc
         ax.axvline(
             week - 0.5, color="black", linestyle=":", alpha=0.6, label="concept drift" if n == 0 else None
         )
+    for n, (live_week, model_id) in enumerate(live):
+        x = live_week - 0.5
+        label = "new model live" if n == 0 else None
+        ax.axvline(x, color="tab:green", linestyle="--", alpha=0.7, label=label)
+        ax.annotate(model_id, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize="x-small",
+                    va="top", ha="right", color="tab:green")  # fmt: skip
     ax.set_title(title)
     ax.set_xlabel("week")
     ax.set_ylabel("weekly MCC")

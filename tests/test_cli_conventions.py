@@ -31,6 +31,7 @@ MODULE_CLIS = (
     "rtcef_eval.cli",
     "rtcef_ops.__main__",
     "rtcef_ops.demo",
+    "rtcef_ops.watch",
     "mocks.data_feeder",
     "mocks.mock_instruction_producer",
     "mocks.synthetic",
