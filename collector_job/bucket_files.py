@@ -1,8 +1,10 @@
 """Bucket files on the shared volume: naming, CSV rows, append with fsync, truncate, scan, trash.
 
-A bucket file is ``<buckets_dir>/<prefix><bucket_start>[_part-<subtask>].csv``: UTF-8 CSV with one header
-row, then one record per event. Files are only ever appended to (never rewritten); the only other
-operations are truncation back to a committed row count on restore, and moving to / out of the trash.
+A bucket file is ``<buckets_dir>/<prefix><bucket_start>[_part-<n>].csv``: UTF-8 CSV with one header row,
+then one record per event. With several bucket writers (``COLLECTOR_PARTS`` > 1) each bucket has one file
+per part that had rows in it, written by that part alone (:mod:`collector_job.parts`). Files are only ever
+appended to (never rewritten); the only other operations are truncation back to a committed row count on
+restore, and moving to / out of the trash.
 
 Records may contain quoted newlines (free-text extra attributes), so rows are counted with a CSV-aware
 byte scanner (:func:`row_offsets`), never by counting lines.
@@ -46,7 +48,7 @@ class BucketFile:
 
 
 def bucket_path(directory: Path | str, prefix: str, start: int, part: int | None = None) -> Path:
-    """Path of the bucket file starting at ``start`` (``part`` = writing subtask when parallel)."""
+    """Path of the bucket file starting at ``start`` (``part``: the writer part, ``None`` with one writer)."""
     suffix = "" if part is None else f"_part-{part}"
     return Path(directory) / f"{prefix}{start}{suffix}{SUFFIX}"
 
@@ -68,15 +70,20 @@ def parse_name(name: str, prefix: str) -> BucketFile | None:
 
 def scan(directory: Path | str, prefix: str, part: int | None = None) -> list[BucketFile]:
     """Bucket files of one writer (same ``part``) in ``directory``, live and trashed, by start."""
+    return [f for f in scan_all(directory, prefix) if f.part == part]
+
+
+def scan_all(directory: Path | str, prefix: str) -> list[BucketFile]:
+    """Every bucket file in ``directory`` (all parts), live and trashed, by start, part and trashed."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
     found = []
     for entry in directory.iterdir():
         parsed = parse_name(entry.name, prefix)
-        if parsed is not None and parsed.part == part and entry.is_file():
+        if parsed is not None and entry.is_file():
             found.append(BucketFile(parsed.start, parsed.part, entry, parsed.trashed))
-    return sorted(found, key=lambda f: (f.start, f.trashed))
+    return sorted(found, key=lambda f: (f.start, -1 if f.part is None else f.part, f.trashed))
 
 
 # ------------------------------------------------------------------------------------------- CSV rows
@@ -328,9 +335,9 @@ class Remove:
 FileAction = Truncate | Restore | Discard | Remove
 
 
-def execute(actions: Sequence[FileAction]) -> dict[int, int]:
-    """Carry out a reconciliation plan; returns the data rows each truncated file now holds."""
-    rows: dict[int, int] = {}
+def execute(actions: Sequence[FileAction]) -> dict[Path, int]:
+    """Carry out a reconciliation plan; returns the data rows each truncated file now holds, by path."""
+    rows: dict[Path, int] = {}
     for action in actions:
         if isinstance(action, Restore):
             os.replace(trash_path(action.path), action.path)
@@ -340,12 +347,12 @@ def execute(actions: Sequence[FileAction]) -> dict[int, int]:
             action.path.unlink(missing_ok=True)
         else:
             if not action.path.exists():
-                rows[action.start] = 0
+                rows[action.path] = 0
                 continue
             result = truncate_to_rows(action.path, action.rows)
             if result.before != result.after:
                 LOG.info("truncated %s from %d to %d rows", action.path, result.before, result.after)
-            rows[action.start] = result.after
+            rows[action.path] = result.after
     if actions:
         fsync_dir(actions[0].path.parent)
     return rows

@@ -22,11 +22,22 @@ before the watermarks and decides which events are trusted (all in stream units;
   arithmetic after the guard (milliseconds, bucket ends, timers) can never overflow a Java ``long``.
 
 Events that pass keep their arrival order; events released from the hold come out by timestamp.
+
+Because the guard is the one place that sees every trusted event in order, it also stamps each released
+event with what must be the same for every part of the collector (:mod:`collector_job.parts`):
+
+* **origin**: the timestamp of the first event it ever released, the anchor of ``first_event`` bucket
+  alignment, so that every part uses the same bucket grid;
+* **watermark**: the exclusive stream-time bound below which a bucket is complete, as the bounded
+  out-of-orderness watermark would be right after this event (newest released timestamp minus
+  ``WATERMARK_DELAY_S``). A bucket writer judges lateness by it, so an event is late or not whatever part
+  writes it, however far Flink's periodic watermarks lag, and again the same way when it is replayed
+  after a restore. It is never behind the watermark any operator after the guard sees.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -49,22 +60,27 @@ class HeldEvent(BaseModel):
 
 
 class GuardState(BaseModel):
-    """The newest trusted timestamp and the events held back (stored as JSON in one ValueState)."""
+    """The newest trusted timestamp and the events held back (stored as JSON in one ValueState), and the
+    origin and newest timestamp of the released events."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     progress: int | None = None
     held: tuple[HeldEvent, ...] = ()
+    origin: int | None = None  # first released timestamp: the anchor of first_event alignment
+    newest: int | None = None  # newest released timestamp: the watermark follows it
 
 
 @dataclass(frozen=True)
 class GuardConfig:
-    """Bounds in stream units: ``ahead`` after the progress, ``quorum`` agreeing events, ``cap`` held."""
+    """Bounds in stream units: ``ahead`` after the progress, ``quorum`` agreeing events, ``cap`` held;
+    ``delay`` is the watermark delay."""
 
     ahead: int
     quorum: int
     max_ts: int
     cap: int
+    delay: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GuardConfig:
@@ -75,6 +91,7 @@ class GuardConfig:
             quorum=quorum,
             max_ts=MAX_EVENT_TIME_MS // unit_ms,
             cap=4 * quorum,
+            delay=settings.watermark_delay_s * 1000 // unit_ms,
         )
 
 
@@ -94,11 +111,14 @@ class EndOfInput:
 
 @dataclass(frozen=True)
 class Release:
-    """Forward this event to the watermarks and the collector."""
+    """Forward this event to the watermarks and the bucket writers, with the stream's bucket-grid origin
+    and its watermark right after this event (exclusive bound, stream units; see the module docstring)."""
 
     ts: int
     record: dict[str, Any]
     payload: str
+    origin: int | None = None
+    watermark: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,29 @@ def step(
     state: GuardState, message: Arrive | EndOfInput, config: GuardConfig
 ) -> tuple[GuardState, list[Output]]:
     """Apply one message; returns the new state and the releases and rejections, in order."""
+    state, outputs = _decide(state, message, config)
+    return _stamp(state, outputs, config)
+
+
+def _stamp(state: GuardState, outputs: list[Output], config: GuardConfig) -> tuple[GuardState, list[Output]]:
+    """Give each release, in order, the stream's origin and the watermark right after it."""
+    if not any(isinstance(o, Release) for o in outputs):
+        return state, outputs
+    origin, newest = state.origin, state.newest
+    stamped: list[Output] = []
+    for output in outputs:
+        if isinstance(output, Release):
+            origin = output.ts if origin is None else origin
+            newest = output.ts if newest is None else max(newest, output.ts)
+            output = replace(output, origin=origin, watermark=newest - config.delay)
+        stamped.append(output)
+    return state.model_copy(update={"origin": origin, "newest": newest}), stamped
+
+
+def _decide(
+    state: GuardState, message: Arrive | EndOfInput, config: GuardConfig
+) -> tuple[GuardState, list[Output]]:
+    """Which events pass, are held, are released or rejected (before stamping)."""
     if isinstance(message, EndOfInput):
         return _end(state, config)
     if message.ts > config.max_ts:

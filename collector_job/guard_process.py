@@ -1,16 +1,18 @@
 """The event guard's Flink function: load state, call :func:`event_guard.step`, store, emit.
 
-Keyed by the collector's constant key (one logical guard sees the whole stream, as the collector does)
-and placed before the event watermarks, so only trusted events move event time. Its state is one JSON
-``ValueState`` holding a :class:`~collector_job.event_guard.GuardState`, checkpointed with the source
-offsets: held events survive a restart. While events are held, an event-time timer at
-:data:`~flink_common.timers.END_OF_INPUT` (reached only by the final watermark of a bounded input) decides
-on them when the input ends.
+Keyed by one constant key (:func:`guard_key`) at parallelism 1: one logical guard sees the whole stream in
+order, and is placed before the event watermarks, so only trusted events move event time. What it releases
+is a :class:`TrustedEvent`: the event, the bucket-grid origin and the stream's watermark right after it.
+Its state is one JSON ``ValueState`` holding a :class:`~collector_job.event_guard.GuardState`,
+checkpointed with the source offsets: held events survive a restart. While events are held, an event-time
+timer at :data:`~flink_common.timers.END_OF_INPUT` (reached only by the final watermark of a bounded input)
+decides on them when the input ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pyflink.common import Types
@@ -24,11 +26,30 @@ from flink_common.dead_letters import DeadLetterCounter
 from flink_common.timers import END_OF_INPUT
 from protocol.codec import dead_letter, encode
 
-__all__ = ["EventGuardProcess"]
+__all__ = ["GUARD_KEY", "EventGuardProcess", "TrustedEvent", "guard_key"]
+
+GUARD_KEY = "collector"
+
+
+def guard_key(value: Any) -> str:
+    """Key selector of the guard's input: every event goes to the one logical guard."""
+    return GUARD_KEY
+
+
+@dataclass(frozen=True)
+class TrustedEvent:
+    """An event the guard lets through: its timestamp (stream units), attributes and raw payload, the
+    origin of the bucket grid, and the watermark right after it (exclusive bound, stream units)."""
+
+    ts: int
+    record: dict[str, Any]
+    payload: str
+    origin: int
+    watermark: int
 
 
 class EventGuardProcess(KeyedProcessFunction):
-    """:class:`ParsedEvent` in, trusted :class:`ParsedEvent` out; outliers -> dead letters on ``dead_tag``."""
+    """:class:`ParsedEvent` in, :class:`TrustedEvent` out; outliers -> dead letters on ``dead_tag``."""
 
     def __init__(self, config: GuardConfig, source_topic: str, dead_tag: OutputTag) -> None:
         self._config = config
@@ -57,7 +78,8 @@ class EventGuardProcess(KeyedProcessFunction):
         self._store(state)
         for output in outputs:
             if isinstance(output, Release):
-                yield ParsedEvent(ts=output.ts, record=output.record, payload=output.payload)
+                assert output.origin is not None and output.watermark is not None, "step stamps releases"
+                yield TrustedEvent(output.ts, output.record, output.payload, output.origin, output.watermark)
             else:
                 self._dead_letters.inc()
                 letter = dead_letter(

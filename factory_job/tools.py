@@ -39,7 +39,9 @@ class VolumeTools:
 
     def assemble(self, message: DatasetVersion) -> AssemblyOutcome:
         s = self._settings
-        result = assembly.assemble_dataset(message, s.datasets_dir, s.buckets_dir, s.max_bucket_bytes)
+        result = assembly.assemble_dataset(
+            message, s.datasets_dir, s.buckets_dir, s.max_bucket_bytes, key_column=s.domain.partition_key
+        )
         if result.dataset is not None:
             LOG.info("dataset v%d assembled: %d events", result.dataset.version, result.dataset.rows)
         return AssemblyOutcome(dataset=result.dataset, problems=result.problems)

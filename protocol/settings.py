@@ -17,6 +17,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from protocol.bounds import MAX_BUCKETS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WEEK_SECONDS = 7 * 24 * 3600
 
@@ -32,6 +34,12 @@ class Domain(StrEnum):
         (``*_s``) is multiplied by this before it meets a timestamp; every stream time is divided by it
         before it meets a wall-clock duration."""
         return 1000 if self is Domain.FINANCE else 1
+
+    @property
+    def partition_key(self) -> str:
+        """The attribute that keys this domain's input events (``MaritimeEvent.key``,
+        ``CardTransaction.key``): the collector splits its bucket files by it, the factory merges by it."""
+        return "pan" if self is Domain.FINANCE else "mmsi"
 
     def seconds_to_ticks(self, seconds: float) -> int:
         """``seconds`` of event time in the unit of this domain's timestamps (rounded to the nearest)."""
@@ -54,6 +62,9 @@ class ObserverPolicy(StrEnum):
     TREND = "trend"  # original RTCEF regression over the last K reports
     DIFFERENCE = "difference"  # the Flink fork's difference rule
 
+
+MAX_COLLECTOR_PARTS = 128
+"""Most bucket writers of the collector: the key groups of its writer operator (``collector_job.parts``)."""
 
 DLQ_SUFFIX = ".dlq"
 """Suffix of the per-topic dead-letter topics: a record of ``<topic>`` that a job rejects goes to
@@ -121,6 +132,10 @@ class Settings(BaseSettings):
     bucket_prefix: str = "dt_bucket_"
     history_k: int = Field(default=4, ge=1)
     collector_fsync_rows: int = Field(default=1000, ge=1)  # rows per bucket file between fsyncs (1 = per row)
+    # Bucket writers (collector_job.parts): each writes the rows of its share of the partition keys to
+    # ``<bucket>_part-<n>.csv``; 1 keeps one writer and plain ``<bucket>.csv`` names. None = PARALLELISM (at
+    # most 128, the writer's key groups). Part of the collector's state layout: restore with the same value.
+    collector_parts: int | None = Field(default=None, ge=1, le=MAX_COLLECTOR_PARTS)
 
     # --- inference scoring and observer
     reporting_interval_s: int = Field(default=WEEK_SECONDS, ge=1)
@@ -215,6 +230,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{field.upper()} and {seen[name].upper()} name the same topic {name!r}")
             seen[name] = field
         return self
+
+    @model_validator(mode="after")
+    def _dataset_lists_fit(self) -> Settings:
+        files = self.history_k * self.collector_part_count
+        if files > MAX_BUCKETS:
+            raise ValueError(
+                f"HISTORY_K x COLLECTOR_PARTS = {files} bucket files per dataset version, more than the "
+                f"{MAX_BUCKETS} a DatasetVersion may list"
+            )
+        return self
+
+    @property
+    def collector_part_count(self) -> int:
+        """Bucket writers of the collector: ``COLLECTOR_PARTS``, else ``PARALLELISM`` (at most 128)."""
+        return self.collector_parts or min(self.parallelism, MAX_COLLECTOR_PARTS)
 
     def topics(self) -> dict[str, str]:
         """Every topic the system uses, keyed by its setting name."""

@@ -31,7 +31,9 @@ __all__ = [
     "summarise",
 ]
 
-OPERATORS = frozenset({"engine", "score-aggregator", "observer", "controller", "factory", "collector"})
+OPERATORS = frozenset(
+    {"engine", "score-aggregator", "observer", "controller", "factory", "bucket-writer", "versioner"}
+)
 """The operators whose custom metrics the status reads (the parsers only count dead letters)."""
 
 _MAXIMUM = frozenset({"paused", "model_version", "announced_model_version", "in_use", "state"})
@@ -189,8 +191,8 @@ def describe(combined: Mapping[str, Mapping[str, float]]) -> list[str]:
         lines.append(_controller(combined["controller"]))
     if "factory" in combined:
         lines.append(_factory(combined["factory"]))
-    if "collector" in combined:
-        lines.append(_collector(combined["collector"]))
+    if "bucket-writer" in combined or "versioner" in combined:  # the collector's two operators, one line
+        lines.append(_collector({**combined.get("bucket-writer", {}), **combined.get("versioner", {})}))
     return lines
 
 

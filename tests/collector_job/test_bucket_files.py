@@ -92,6 +92,12 @@ def test_scan_trash_and_purge(tmp_path: Path) -> None:
     found = bf.scan(tmp_path, "dt_bucket_")
     assert [(f.start, f.trashed) for f in found] == [(100, False), (200, True)]
     assert [f.start for f in bf.scan(tmp_path, "dt_bucket_", part=1)] == [300]
+    everything = bf.scan_all(tmp_path, "dt_bucket_")
+    assert [(f.start, f.part, f.trashed) for f in everything] == [
+        (100, None, False),
+        (200, None, True),
+        (300, 1, False),
+    ]
     writer.purge(b)
     assert not bf.trash_path(b).exists() and a.exists()
 
@@ -101,7 +107,7 @@ def test_execute_restores_discards_and_truncates(tmp_path: Path) -> None:
     b = write(tmp_path, [{"timestamp": 9}], start=200)
     bf.BucketWriter(tmp_path).trash(a)
     rows = bf.execute([bf.Restore(100, a), bf.Truncate(100, a, 1), bf.Discard(200, b)])
-    assert rows == {100: 1}
+    assert rows == {a: 1}
     assert bf.count_rows(a) == 1 and not b.exists() and bf.trash_path(b).exists()
 
 

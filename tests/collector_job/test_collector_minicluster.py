@@ -1,18 +1,22 @@
 """The collector graph in a local MiniCluster: interleaved vessels over three buckets, bad records and
-event-time outliers among them, ACKs that name nothing the collector published."""
+event-time outliers among them, ACKs that name nothing the collector published; and the same stream
+written by two bucket writers, assembled by the factory into the datasets of one writer."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
 from collector_job import bucket_files as bf
 from collector_job.main import build_graph
+from factory_job.assembly import assemble_dataset, event_time_order
 from flink_common.loopback import bind_loopback_only
 from protocol.codec import encode
 from protocol.messages import AssemblyAck, DatasetVersion, DeadLetter
@@ -29,6 +33,30 @@ def tag_dataset(text: str) -> str:
 
 def tag_dead(text: str) -> str:
     return "X" + text
+
+
+def run_collector(
+    settings: Settings, events: list[str], acks: list[str]
+) -> tuple[list[DatasetVersion], list[DeadLetter]]:
+    """Run the collector graph on bounded inputs (everything at parallelism 1 but the bucket writers, which
+    run at ``settings.parallelism``); returns the dataset versions and the dead letters."""
+    bind_loopback_only()
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(1)
+    env.set_python_executable(sys.executable)
+    datasets, dead = build_graph(
+        env.from_collection(events, type_info=Types.STRING()),
+        env.from_collection(acks, type_info=Types.STRING()),
+        settings,
+    )
+    merged = datasets.map(tag_dataset, output_type=Types.STRING()).union(
+        dead.map(tag_dead, output_type=Types.STRING())
+    )
+    with merged.execute_and_collect("collector_job-test") as results:
+        outputs = list(results)
+    versions = [DatasetVersion.model_validate_json(o[1:]) for o in outputs if o.startswith("D")]
+    letters = [DeadLetter.model_validate_json(o[1:]) for o in outputs if o.startswith("X")]
+    return versions, letters
 
 
 @pytest.mark.minicluster
@@ -68,23 +96,7 @@ def test_collector_graph_buckets_announces_and_survives_bad_records(tmp_path: Pa
         encode(AssemblyAck(version=0, bucket_starts=(BASE + 5 * HOUR,))),
     ]
 
-    bind_loopback_only()
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(1)
-    env.set_python_executable(sys.executable)
-    datasets, dead = build_graph(
-        env.from_collection(events, type_info=Types.STRING()),
-        env.from_collection(acks, type_info=Types.STRING()),
-        settings,
-    )
-    merged = datasets.map(tag_dataset, output_type=Types.STRING()).union(
-        dead.map(tag_dead, output_type=Types.STRING())
-    )
-    with merged.execute_and_collect("collector_job-test") as results:
-        outputs = list(results)
-
-    versions = [DatasetVersion.model_validate_json(o[1:]) for o in outputs if o.startswith("D")]
-    letters = [DeadLetter.model_validate_json(o[1:]) for o in outputs if o.startswith("X")]
+    versions, letters = run_collector(settings, events, acks)
     assert [(v.version, v.bucket_starts) for v in versions] == [
         (0, (BASE,)),
         (1, (BASE, BASE + HOUR)),
@@ -115,3 +127,75 @@ def test_collector_graph_buckets_announces_and_survives_bad_records(tmp_path: Pa
         assert {r["mmsi"] for r in rows} == {"227592820", "227592821", "227592822"}
         assert list(rows[0])[-1] == "entry_fishing"
         assert all(start <= int(r["timestamp"]) < start + HOUR for r in rows)
+
+
+@pytest.mark.minicluster
+def test_two_bucket_writers_give_the_datasets_of_one(tmp_path: Path) -> None:
+    """Eight vessels over three hourly buckets, some reports a little out of order, one too late: at
+    parallelism 2 each bucket has a ``_part-0`` and a ``_part-1`` file, and every dataset the factory
+    assembles from them has the rows of the single writer's dataset, each vessel's rows in the same order,
+    and equals it once that is put in event-time order."""
+    events = []
+    for minute in range(0, 180, 5):
+        for vessel in range(8):
+            ts = BASE + minute * 60 + vessel
+            report = {"timestamp": ts, "mmsi": 227592820 + vessel, "lon": -4.5 + vessel / 10, "lat": 48.3}
+            events.append(json.dumps(report | {"entry_fishing": vessel % 2}))
+        if minute % 15 == 10:  # 40 s behind the stream: within the 60 s delay
+            events.append(json.dumps({"timestamp": BASE + minute * 60 - 40, "mmsi": 227592821, "lon": 0.0,
+                                      "lat": 0.0, "entry_fishing": 1}))  # fmt: skip
+    events.append(json.dumps({"timestamp": BASE + 3, "mmsi": 227592822, "lon": 0.0, "lat": 0.0}))  # late
+    acks = [encode(AssemblyAck(version=7, bucket_starts=(BASE,)))]
+
+    runs = {}
+    for parallelism in (1, 2):
+        settings = Settings(
+            data_dir=tmp_path / f"p{parallelism}",
+            bucket_size_s=HOUR,
+            bucket_alignment=BucketAlignment.FIRST_EVENT,
+            history_k=2,
+            watermark_delay_s=60,
+            checkpoint_interval_ms=3_600_000,
+            parallelism=parallelism,
+        )
+        versions, letters = run_collector(settings, events, acks)
+        runs[parallelism] = settings, versions, letters
+
+    (one, one_versions, one_letters), (two, two_versions, two_letters) = runs[1], runs[2]
+    assert [(v.version, v.bucket_starts, v.timestamp) for v in two_versions] == [
+        (v.version, v.bucket_starts, v.timestamp) for v in one_versions
+    ]
+    assert [v.bucket_starts for v in two_versions] == [
+        (BASE,),
+        (BASE, BASE + HOUR),
+        (BASE + HOUR, BASE + 2 * HOUR),
+    ]
+    assert sorted((d.source_topic, d.reason, d.payload) for d in two_letters) == sorted(
+        (d.source_topic, d.reason, d.payload) for d in one_letters
+    )
+    assert sum("late event" in d.reason for d in two_letters) == 1
+    prefix = two.bucket_prefix
+    for start in (BASE, BASE + HOUR, BASE + 2 * HOUR):
+        for part in (0, 1):
+            assert bf.bucket_path(two.buckets_dir, prefix, start, part).exists()
+        assert not bf.bucket_path(two.buckets_dir, prefix, start).exists()
+    assert two_versions[2].bucket_paths == tuple(
+        str(bf.bucket_path(two.buckets_dir, prefix, s, p))
+        for s in (BASE + HOUR, BASE + 2 * HOUR)
+        for p in (0, 1)
+    )
+
+    for single, parallel in zip(one_versions, two_versions, strict=True):
+        frames = []
+        for settings, version in ((one, single), (two, parallel)):
+            result = assemble_dataset(version, settings.datasets_dir, settings.buckets_dir, key_column="mmsi")
+            assert result.problems == () and result.dataset is not None
+            frames.append(pd.read_csv(result.dataset.path, dtype=str, keep_default_na=False))
+        whole, merged = frames
+        assert Counter(map(tuple, merged.to_numpy())) == Counter(map(tuple, whole.to_numpy()))
+        for _, rows in whole.groupby("mmsi"):
+            assert (
+                merged[merged["mmsi"] == rows["mmsi"].iloc[0]].to_numpy().tolist() == rows.to_numpy().tolist()
+            )
+        pd.testing.assert_frame_equal(merged, event_time_order(whole, "mmsi"))
+        assert not merged.equals(whole)  # the rows that came out of order did move

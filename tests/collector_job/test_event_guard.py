@@ -10,7 +10,7 @@ from metric_fakes import FakeMetricsRuntime
 
 from collector_job.buckets import MAX_EVENT_TIME_MS
 from collector_job.event_guard import Arrive, EndOfInput, GuardConfig, GuardState, Reject, Release, step
-from collector_job.guard_process import EventGuardProcess
+from collector_job.guard_process import EventGuardProcess, TrustedEvent, guard_key
 from collector_job.parse_events import ParsedEvent
 from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT
@@ -119,6 +119,33 @@ def test_a_quorum_of_one_trusts_every_event() -> None:
     assert released == [T0, FAR, T0 + 1] and rejected == []
 
 
+def test_releases_carry_the_first_released_time_and_the_watermark_after_them() -> None:
+    config = GuardConfig(ahead=DAY, quorum=3, max_ts=CONFIG.max_ts, cap=12, delay=60)
+    outputs: list[Any] = []
+    state = GuardState()
+    for ts in [T0 + 50, T0 + 10, T0 + 30, T0 + 100, T0 + 20]:
+        state, out = step(state, arrive(ts), config)
+        outputs += out
+    stamped = [(o.ts, o.origin, o.watermark) for o in outputs if isinstance(o, Release)]
+    assert stamped == [  # the quorum releases oldest first: the grid starts at the oldest of them
+        (T0 + 10, T0 + 10, T0 + 10 - 60),
+        (T0 + 30, T0 + 10, T0 + 30 - 60),
+        (T0 + 50, T0 + 10, T0 + 50 - 60),
+        (T0 + 100, T0 + 10, T0 + 100 - 60),
+        (T0 + 20, T0 + 10, T0 + 100 - 60),  # out of order: the watermark does not go back
+    ]
+    assert (state.origin, state.newest) == (T0 + 10, T0 + 100)
+
+
+def test_the_watermark_delay_is_in_the_domain_unit() -> None:
+    for domain, delay in [(Domain.MARITIME, 60), (Domain.FINANCE, 60_000)]:
+        assert GuardConfig.from_settings(Settings(domain=domain, watermark_delay_s=60)).delay == delay
+
+
+def test_guard_key_is_constant() -> None:
+    assert guard_key(object()) == guard_key("x") == "collector"
+
+
 def test_state_survives_json() -> None:
     state, _, _ = run([FAR, T0, T0 + 1])
     assert state.held and GuardState.model_validate_json(state.model_dump_json()) == state
@@ -187,7 +214,9 @@ def test_function_forwards_trusted_events_and_dead_letters_outliers() -> None:
     assert out == [] and timers.event_timers == {END_OF_INPUT}  # held until three events agree
     for ts in [T0 + 2, T0 + 3, T0 + 4, T0 + 5]:
         out += list(function.process_element(parsed(ts), FakeCtx(timers)))  # type: ignore[arg-type]
-    assert [e.ts for e in out if isinstance(e, ParsedEvent)] == [T0 + i for i in range(6)]
+    trusted = [e for e in out if isinstance(e, TrustedEvent)]
+    assert [e.ts for e in trusted] == [T0 + i for i in range(6)]
+    assert {e.origin for e in trusted} == {T0} and trusted[-1].watermark == T0 + 5  # CONFIG has no delay
     letters = [DeadLetter.model_validate_json(o[1]) for o in out if isinstance(o, tuple) and o[0] is tag]
     assert [(d.source_topic, d.job) for d in letters] == [("input", "collector_job")]
     assert str(FAR) in letters[0].payload and runtime.dead_letters() == 1

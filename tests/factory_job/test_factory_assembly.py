@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from factory_fakes import write_buckets
 
-from factory_job.assembly import AssemblyResult, assemble_dataset, dataset_path, delete_unused_datasets
+from factory_job.assembly import (
+    AssemblyResult,
+    assemble_dataset,
+    dataset_path,
+    delete_unused_datasets,
+    event_time_order,
+)
 from protocol.messages import DatasetVersion
 
 
@@ -161,3 +167,81 @@ def test_a_bucket_over_the_size_limit_refuses_the_version(tmp_path: Path, bucket
 def test_a_relative_bucket_path_is_read_from_the_buckets_folder(tmp_path: Path, bucket: str) -> None:
     result = _assemble(tmp_path, [Path(bucket).name])
     assert result.problems == () and result.dataset.rows == 5
+
+
+# ------------------------------------------------------------------- buckets written in parts (parallel)
+
+
+def _rows(*rows: tuple[int, str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"timestamp": [r[0] for r in rows], "mmsi": [r[1] for r in rows], "lon": [r[2] for r in rows]}
+    )
+
+
+def _write(folder: Path, name: str, frame: pd.DataFrame) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / name, index=False)
+    return str(folder / name)
+
+
+def _assembled(tmp_path: Path, paths: list[str], starts: list[int], version: int = 1) -> pd.DataFrame:
+    result = assemble_dataset(
+        _message(version, paths, starts), tmp_path / "datasets", tmp_path / "buckets", key_column="mmsi"
+    )
+    assert result.problems == ()
+    return pd.read_csv(result.dataset.path, dtype=str, keep_default_na=False)
+
+
+def test_the_parts_of_a_bucket_are_merged_in_event_time_order_whatever_the_parts(tmp_path: Path) -> None:
+    """Three vessels, one arriving out of order; one file, two parts or three parts: the same dataset."""
+    a = [(10, "a", 0.1), (20, "a", 0.2), (15, "a", 0.3), (30, "a", 0.4)]  # 15 came 5 s late
+    b = [(10, "b", 1.1), (25, "b", 1.2)]
+    c = [(12, "c", 2.1), (20, "c", 2.2), (40, "c", 2.3)]
+    later = [(105, "a", 3.1), (101, "b", 3.2)]
+    folder = tmp_path / "buckets"
+    two = [
+        _write(folder, "dt_0_part-0.csv", _rows(*a, *c)),
+        _write(folder, "dt_0_part-1.csv", _rows(*b)),
+        _write(folder, "dt_100_part-1.csv", _rows(*later)),
+    ]
+    three = [
+        _write(folder, "x_0_part-0.csv", _rows(*b)),
+        _write(folder, "x_0_part-1.csv", _rows(*c)),
+        _write(folder, "x_0_part-2.csv", _rows(*a)),
+        _write(folder, "x_100_part-0.csv", _rows(later[1])),
+        _write(folder, "x_100_part-2.csv", _rows(later[0])),
+    ]
+    got_two = _assembled(tmp_path, two, [0, 100], version=1)
+    got_three = _assembled(tmp_path, three, [0, 100], version=2)
+    expected = [
+        ("10", "a"), ("10", "b"), ("12", "c"), ("20", "a"), ("15", "a"), ("20", "c"), ("25", "b"),
+        ("30", "a"), ("40", "c"), ("101", "b"), ("105", "a"),
+    ]  # fmt: skip
+    assert list(zip(got_two["timestamp"], got_two["mmsi"], strict=True)) == expected
+    pd.testing.assert_frame_equal(got_two, got_three)
+
+
+def test_a_bucket_in_one_file_keeps_its_file_order(tmp_path: Path) -> None:
+    rows = [(10, "b", 0.1), (10, "a", 0.2), (9, "c", 0.3)]
+    path = _write(tmp_path / "buckets", "dt_0.csv", _rows(*rows))
+    got = _assembled(tmp_path, [path], [0])
+    assert got["mmsi"].tolist() == ["b", "a", "c"]
+
+
+def test_a_missing_part_is_a_problem_and_the_other_parts_are_assembled(tmp_path: Path) -> None:
+    folder = tmp_path / "buckets"
+    kept = _write(folder, "dt_0_part-0.csv", _rows((1, "a", 0.0), (2, "a", 0.0)))
+    gone = str(folder / "dt_0_part-1.csv")
+    result = assemble_dataset(
+        _message(3, [kept, gone], [0]), tmp_path / "datasets", folder, key_column="mmsi"
+    )
+    assert result.dataset.rows == 2 and len(result.problems) == 1 and gone in result.problems[0]
+
+
+def test_event_time_order_keeps_each_keys_rows_in_their_order() -> None:
+    frame = _rows((5, "a", 0.0), (3, "a", 1.0), (4, "b", 2.0), (5, "b", 3.0), (4, "a", 4.0))
+    ordered = event_time_order(frame, "mmsi")
+    assert list(zip(ordered["timestamp"], ordered["mmsi"], strict=True)) == [
+        (4, "b"), (5, "a"), (3, "a"), (4, "a"), (5, "b"),
+    ]  # fmt: skip
+    assert event_time_order(frame.drop(columns="timestamp"), "mmsi").equals(frame.drop(columns="timestamp"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from protocol import SettingsError, load_settings
-from protocol.settings import WEEK_SECONDS
+from protocol.messages import CardTransaction, MaritimeEvent
+from protocol.settings import WEEK_SECONDS, Domain
 
 
 def test_defaults_follow_the_original_rtcef(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +45,27 @@ def test_data_paths_derive_from_data_dir(tmp_path) -> None:  # type: ignore[no-u
     settings = load_settings(data_dir=tmp_path)
     assert settings.buckets_dir == tmp_path / "buckets"
     assert settings.registry_path == tmp_path / "models" / "registry.json"
+
+
+def test_collector_parts_follow_the_parallelism_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLLECTOR_PARTS", raising=False)
+    monkeypatch.delenv("PARALLELISM", raising=False)
+    assert load_settings().collector_part_count == 1
+    assert load_settings(parallelism=3).collector_part_count == 3
+    assert load_settings(parallelism=500).collector_part_count == 128  # the writer's key groups
+    monkeypatch.setenv("COLLECTOR_PARTS", "4")
+    assert load_settings(parallelism=2).collector_part_count == 4
+
+
+def test_a_dataset_version_must_be_able_to_list_every_part_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HISTORY_K", "100")
+    monkeypatch.setenv("COLLECTOR_PARTS", "101")
+    with pytest.raises(SettingsError, match="COLLECTOR_PARTS"):
+        load_settings()
+
+
+def test_the_partition_key_of_each_domain_is_its_events_key() -> None:
+    maritime = MaritimeEvent(timestamp=1_500_000_000, mmsi="227", lon=0.0, lat=0.0)
+    finance = CardTransaction(timestamp=1_500_000_000_000, pan="4000", amount=1.0)
+    assert getattr(maritime, Domain.MARITIME.partition_key) == maritime.key()
+    assert getattr(finance, Domain.FINANCE.partition_key) == finance.key()

@@ -78,8 +78,9 @@ def test_describe_the_other_jobs() -> None:
         "0.controller.model_key.wayeb_3.opt_steps": "15", "0.controller.instructions_received": "2",
         "0.factory.commands_train": "1", "0.factory.commands_opt_step": "15",
         "0.factory.commands_opt_finalise": "0", "0.factory.last_train_ms": "120",
-        "0.factory.dataset_rows": "5000", "0.collector.events_written": "9000",
-        "0.collector.disk_bytes": "2621440", "0.collector.disk_files": "4",
+        "0.factory.dataset_rows": "5000", "0.bucket-writer.events_written": "4000",
+        "1.bucket-writer.events_written": "5000", "0.versioner.disk_bytes": "2621440",
+        "0.versioner.disk_files": "4",
     })  # fmt: skip
     controller, factory, collector = describe(combined)
     assert controller.startswith("wayeb_3 waiting_for_report step 4/15 · instructions 2 · queued 0")
