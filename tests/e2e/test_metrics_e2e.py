@@ -248,7 +248,8 @@ def chromium() -> str:
             ["apt-get", "update"],
             ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
         ):
-            subprocess.run(command, check=True, capture_output=True, timeout=900)
+            subprocess.run(command, check=True, capture_output=True, timeout=900, stdin=subprocess.DEVNULL,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
         found = shutil.which("chromium")
     if found is None:
         pytest.skip(
