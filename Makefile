@@ -18,8 +18,8 @@ SYNTHETIC_ARGS := --weeks 8 --vessels 20 --seed 7 --drift-week 4 --compress 3
 BOOTSTRAP_ARGS := --weeks 2 --optimise-steps 15
 
 .PHONY: help prereqs install start stop status logs submit $(addprefix submit-,$(JOBS)) topics test test-pure \
-        lint train demo eval eval-real feed instruct bench-wayeb bench-learning bench-runtime \
-        bench-inference clean
+        lint train demo watch eval eval-real feed instruct bench-wayeb bench-learning bench-runtime \
+        bench-inference bench-scale clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ bench-runtime: install ## install/start-up times, Kafka->Flink->Kafka round trip
 bench-inference: install ## inference_job throughput, latency, state size, PyFlink variants (takes the cluster lock)
 	$(PY) benchmarks/bench_inference.py
 
+bench-scale: install ## 5.7 M events through all four jobs: counts, rate, RSS, state, disk (SCALE_ARGS="--vessels N ...")
+	$(PY) benchmarks/bench_scale.py $(SCALE_ARGS)
+
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy protocol wayeb_py flink_common rtcef_ops collector_job factory_job controller_job \
@@ -140,8 +143,12 @@ feed: install $(STREAM) ## replay STREAM into the input topic in event-time orde
 instruct: install ## send an instruction to the controller: make instruct TYPE=optimize|retrain
 	$(PY) -m mocks.mock_instruction_producer --type $(or $(TYPE),retrain)
 
-demo: start ## the closed loop on a drifting synthetic stream: weekly table + plot (DEMO_ARGS="--stop" to stop after)
-	$(PY) -m rtcef_ops.demo $(DEMO_ARGS)
+WATCH_ARGS ?=
+watch: install ## live page of the running loop in run/watch/index.html: weekly MCC, instructions, models live
+	$(PY) -m rtcef_ops.watch $(WATCH_ARGS)
+
+demo: start ## closed loop on a drifting synthetic stream, weekly table + plot (DOMAIN=maritime|finance, DEMO_ARGS="--stop")
+	$(PY) -m rtcef_ops.demo --domain $(DOMAIN) $(DEMO_ARGS)
 
 # `make eval DOMAIN=finance` evaluates on the card stream (CARDS_STREAM=... for another card file).
 DOMAIN       ?= maritime

@@ -39,7 +39,7 @@ MODULE_CLIS = (
     "inference_job.bootstrap",
     "shared_volume.registry",
 )
-BENCHMARK_CLIS = ("bench_inference", "bench_learning", "bench_runtime", "bench_wayeb")
+BENCHMARK_CLIS = ("bench_inference", "bench_learning", "bench_runtime", "bench_scale", "bench_wayeb")
 
 # The only option strings that are not kebab-case: the Wayeb spellings, kept as aliases.
 LEGACY_ALIASES = {
