@@ -20,7 +20,7 @@ from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from collector_job.event_guard import Arrive, EndOfInput, GuardConfig, GuardState, Release, step
+from collector_job.event_guard import Arrive, EndOfInput, GuardConfig, GuardState, Release, resumed, step
 from collector_job.parse_events import JOB_NAME, ParsedEvent
 from flink_common.dead_letters import DeadLetterCounter
 from flink_common.timers import END_OF_INPUT
@@ -58,14 +58,21 @@ class EventGuardProcess(KeyedProcessFunction):
         self._state: Any = None
         self._cache: tuple[str, GuardState] | None = None
         self._dead_letters = DeadLetterCounter()
+        self._opened = True
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._dead_letters.bind(runtime_context)
         self._state = runtime_context.get_state(ValueStateDescriptor("collector-event-guard", Types.STRING()))
         self._cache = None
+        self._opened = True
 
     def process_element(self, value: ParsedEvent, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        state, outputs = step(self._load(), Arrive(value.ts, value.record, value.payload), self._config)
+        now = ctx.timer_service().current_processing_time()
+        state = self._load()
+        if self._opened:  # first record since the task (re)started: a restored state's partitions count
+            state, self._opened = resumed(state, now), False
+        arrive = Arrive(value.ts, value.record, value.payload, partition=value.partition, now_ms=now)
+        state, outputs = step(state, arrive, self._config)
         if state.held:
             ctx.timer_service().register_event_time_timer(END_OF_INPUT)
         yield from self._finish(state, outputs)

@@ -37,7 +37,7 @@ from collector_job.versioner_state import VersionerConfig
 from collector_job.writer_process import PartKey, WriterProcess
 from collector_job.writer_state import WriterConfig
 from flink_common.dead_letters import write_dead_letters
-from flink_common.io import read_topic, string_tag, write_topic
+from flink_common.io import read_topic, string_tag, topic_partitions, write_topic
 from flink_common.job import run_job
 from protocol.settings import Settings
 
@@ -64,15 +64,25 @@ def pin_parallelism(stream: DataStream | KeyedStream, since: DataStream, paralle
 
 
 def build_graph(
-    events_raw: DataStream, acks_raw: DataStream, settings: Settings
+    events_raw: DataStream,
+    acks_raw: DataStream,
+    settings: Settings,
+    *,
+    tagged: bool = False,
+    input_partitions: int = 1,
 ) -> tuple[DataStream, DataStream]:
-    """Wire the collector on raw JSON streams; returns (dataset versions, dead letters), both strings."""
+    """Wire the collector on raw JSON streams; returns (dataset versions, dead letters), both strings.
+
+    ``tagged``: the events come partition-tagged (``read_topic(..., tag_partitions=True)``) from a topic of
+    ``input_partitions`` partitions, whose event time the guard follows one by one.
+    """
     dead_tag = string_tag(DEAD_LETTER_TAG)
     scheme = BucketScheme.from_settings(settings)
+    guard_config = GuardConfig.from_settings(settings, partitions=input_partitions)
     parts = settings.collector_part_count
 
     events = (
-        events_raw.process(ParseEvents(settings.domain, settings.input_topic, dead_tag))
+        events_raw.process(ParseEvents(settings.domain, settings.input_topic, dead_tag, tagged=tagged))
         .name("parse-events")
         .uid("collector-parse-events")
     )
@@ -83,7 +93,7 @@ def build_graph(
     )
     trusted = (
         events.key_by(guard_key, key_type=Types.STRING())
-        .process(EventGuardProcess(GuardConfig.from_settings(settings), settings.input_topic, dead_tag))
+        .process(EventGuardProcess(guard_config, settings.input_topic, dead_tag))
         .name("event-guard")
         .uid("collector-event-guard")
         .set_parallelism(1)
@@ -126,9 +136,12 @@ def build_graph(
 
 def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> None:
     """The collector on Kafka: input + assembly topics in, dataset + dead-letter topics out."""
-    events_raw = read_topic(env, settings, settings.input_topic, group="collector-input")
+    events_raw = read_topic(env, settings, settings.input_topic, group="collector-input", tag_partitions=True)
     acks_raw = read_topic(env, settings, settings.assembly_topic, group="collector-acks")
-    datasets, dead_letters = build_graph(events_raw, acks_raw, settings)
+    partitions = topic_partitions(settings, settings.input_topic)
+    datasets, dead_letters = build_graph(
+        events_raw, acks_raw, settings, tagged=True, input_partitions=partitions
+    )
     write_topic(datasets, settings, settings.datasets_topic)
     write_dead_letters(dead_letters, settings)
 

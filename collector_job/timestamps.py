@@ -30,13 +30,22 @@ ACK_IDLENESS_S = 1
 
 
 class EventTimestampAssigner(TimestampAssigner):
-    """Event time (ms) of a ParsedEvent: its stream timestamp times ``ms_per_unit``."""
+    """Record time (ms) of a trusted event: its stream timestamp times ``ms_per_unit``, capped at the guard's
+    watermark plus the delay (``delay`` stream units), so that the bounded-out-of-orderness watermark
+    Flink derives from these times (their maximum minus the delay) is never ahead of the guard's, which
+    follows the slowest input partition (:mod:`collector_job.event_guard`). The bucket writers take an
+    event's bucket from its own timestamp, not from this record time."""
 
-    def __init__(self, ms_per_unit: int) -> None:
+    def __init__(self, ms_per_unit: int, delay: int = 0) -> None:
         self._ms_per_unit = ms_per_unit
+        self._delay = delay
 
     def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return min(int(value.ts) * self._ms_per_unit, MAX_EVENT_TIME_MS)
+        ts = int(value.ts)
+        watermark = getattr(value, "watermark", None)
+        if watermark is not None:  # NOTHING_COMPLETE (a partition not heard yet) caps at time 0
+            ts = min(ts, max(int(watermark) + self._delay, 0))
+        return min(ts * self._ms_per_unit, MAX_EVENT_TIME_MS)
 
 
 class AckTimestampAssigner(TimestampAssigner):
@@ -47,10 +56,10 @@ class AckTimestampAssigner(TimestampAssigner):
 
 
 def event_watermarks(ms_per_unit: int, delay_s: int) -> WatermarkStrategy:
-    """Bounded out-of-orderness of ``delay_s`` seconds on the events' own timestamps."""
+    """Bounded out-of-orderness of ``delay_s`` seconds on the events' (capped) timestamps."""
     return WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_seconds(delay_s)
-    ).with_timestamp_assigner(EventTimestampAssigner(ms_per_unit))
+    ).with_timestamp_assigner(EventTimestampAssigner(ms_per_unit, delay_s * 1000 // ms_per_unit))
 
 
 def ack_watermarks() -> WatermarkStrategy:

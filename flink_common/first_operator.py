@@ -41,6 +41,10 @@ class DecodeOrDeadLetter(ProcessFunction):
         """The record made of a good raw value; raise :class:`DecodeError` (with the reason) otherwise."""
         raise NotImplementedError
 
+    def payload_of(self, value: str) -> str:
+        """The raw payload a dead letter carries for ``value`` (itself, unless the source wraps it)."""
+        return value
+
     def open(self, runtime_context: RuntimeContext) -> None:
         self.dead_letters.bind(runtime_context)
 
@@ -50,7 +54,9 @@ class DecodeOrDeadLetter(ProcessFunction):
         except DecodeError as exc:
             if self.log_rejects:
                 _LOG.warning("undecodable payload on %s: %s", self.source_topic, exc)
-            letter = dead_letter(source_topic=self.source_topic, job=self.job, reason=str(exc), payload=value)
+            letter = dead_letter(
+                source_topic=self.source_topic, job=self.job, reason=str(exc), payload=self.payload_of(value)
+            )
             self.dead_letters.inc()
             yield self.dead_tag, encode(letter)
             return

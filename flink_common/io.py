@@ -92,6 +92,7 @@ def read_topic(
     group: str,
     from_latest: bool = False,
     bounded: bool = False,
+    tag_partitions: bool = False,
 ) -> DataStream:
     """A stream of raw record values of ``topic`` as text; offsets are in Flink state, so restarts resume.
 
@@ -103,6 +104,11 @@ def read_topic(
 
     ``bounded`` stops the source at the offsets that are latest when the job starts, so that a batch of
     records already in the topic can be processed to the end (tests, replays); jobs run unbounded.
+
+    ``tag_partitions`` prefixes each value with the partition it was read from, ``"<partition>\t<value>"``
+    (:func:`flink_common.partitions.split_partition`), decoded in the JVM by ``runtime/kafka-records``
+    (tombstones become :data:`~protocol.codec.TOMBSTONE` there as well): for consumers that follow event
+    time per partition.
     """
     builder = (
         KafkaSource.builder()
@@ -115,13 +121,39 @@ def read_topic(
         .set_property("partition.discovery.interval.ms", "10000")
         .set_property("isolation.level", "read_committed")  # never a transaction that may still abort
     )
-    builder._j_builder.setDeserializer(_null_keeping_value_deserializer())
+    deserializer = _partition_tagged_values() if tag_partitions else _null_keeping_value_deserializer()
+    builder._j_builder.setDeserializer(deserializer)
     if bounded:
         builder = builder.set_bounded(KafkaOffsetsInitializer.latest())
     source = builder.build()
     watermarks = WatermarkStrategy.no_watermarks()
     values = env.from_source(source, watermarks, f"kafka:{topic}").uid(f"source-{topic}-{group}")
-    return _tombstones_as_text(env, values, f"{topic}-{group}")
+    return values if tag_partitions else _tombstones_as_text(env, values, f"{topic}-{group}")
+
+
+def topic_partitions(settings: Settings, topic: str, timeout_s: float = 10.0) -> int:
+    """How many partitions ``topic`` has now (1 if the broker does not say within ``timeout_s``)."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}).list_topics(
+            topic, timeout=timeout_s
+        )
+        return max(1, len(metadata.topics[topic].partitions))
+    except Exception:  # noqa: BLE001 - a missing answer must not stop the job from being built
+        return 1
+
+
+def _partition_tagged_values() -> object:
+    """``runtime/kafka-records``' deserializer: values as text tagged with their partition, tombstones as
+    :data:`~protocol.codec.TOMBSTONE` (it never throws)."""
+    gateway = get_gateway()
+    parameter_types = gateway.new_array(gateway.jvm.java.lang.Class, 1)
+    parameter_types[0] = load_java_class("java.lang.String")
+    arguments = gateway.new_array(gateway.jvm.java.lang.Object, 1)
+    arguments[0] = TOMBSTONE
+    constructor = load_java_class("io.rtcef.kafka.PartitionTaggedValues").getConstructor(parameter_types)
+    return constructor.newInstance(arguments)
 
 
 def _null_keeping_value_deserializer() -> object:

@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     # first events) or to move an anchor that they all contradict (event time or dataset versions jumping
     # further than their bound): one outlier cannot decide alone.
     anchor_quorum: int = Field(default=3, ge=1, le=64)
+    # The collector follows event time per input partition (collector_job.event_guard); a partition that
+    # delivered nothing for this long (processing time) no longer holds the watermark back.
+    partition_idle_ms: int = Field(default=10_000, ge=1)
     # Largest step between two dataset versions the factory takes in line (genuine versions step by
     # 1), and how far ahead of the controller's own counters a report's session or command number may be.
     max_counter_step: int = Field(default=100, ge=1)

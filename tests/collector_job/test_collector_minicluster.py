@@ -36,10 +36,11 @@ def tag_dead(text: str) -> str:
 
 
 def run_collector(
-    settings: Settings, events: list[str], acks: list[str]
+    settings: Settings, events: list[str], acks: list[str], *, input_partitions: int = 0
 ) -> tuple[list[DatasetVersion], list[DeadLetter]]:
     """Run the collector graph on bounded inputs (everything at parallelism 1 but the bucket writers, which
-    run at ``settings.parallelism``); returns the dataset versions and the dead letters."""
+    run at ``settings.parallelism``); returns the dataset versions and the dead letters. With
+    ``input_partitions`` the events are partition-tagged values, as the Kafka source gives them."""
     bind_loopback_only()
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
@@ -48,6 +49,8 @@ def run_collector(
         env.from_collection(events, type_info=Types.STRING()),
         env.from_collection(acks, type_info=Types.STRING()),
         settings,
+        tagged=input_partitions > 0,
+        input_partitions=max(1, input_partitions),
     )
     merged = datasets.map(tag_dataset, output_type=Types.STRING()).union(
         dead.map(tag_dead, output_type=Types.STRING())
@@ -199,3 +202,39 @@ def test_two_bucket_writers_give_the_datasets_of_one(tmp_path: Path) -> None:
             )
         pd.testing.assert_frame_equal(merged, event_time_order(whole, "mmsi"))
         assert not merged.equals(whole)  # the rows that came out of order did move
+
+
+@pytest.mark.minicluster
+def test_two_input_partitions_read_in_chunks_lose_no_event(tmp_path: Path) -> None:
+    """A backlog of two Kafka partitions arrives in alternating chunks, one partition hours ahead of the
+    other at times: no event is late, every one is in a bucket row, and the versions are those of the
+    same stream in event-time order on one partition."""
+    vessels = [227592820 + v for v in range(6)]
+    stream = [(minute * 60 + v, vessel) for minute in range(0, 6 * 60, 4) for v, vessel in enumerate(vessels)]
+    partition_of = {vessel: v % 2 for v, vessel in enumerate(vessels)}  # one vessel stays on one partition
+    parts: list[list[str]] = [[], []]
+    for offset, vessel in stream:
+        event = {"timestamp": BASE + offset, "mmsi": vessel, "lon": -4.5, "lat": 48.3}
+        parts[partition_of[vessel]].append(f"{partition_of[vessel]}\t{json.dumps(event)}")
+    chunked, sizes = [], [150, 40, 90, 200, 60]  # partition 0 runs far ahead, then 1 catches up, ...
+    while parts[0] or parts[1]:
+        for part in (0, 1):
+            size = sizes[len(chunked) % len(sizes)]
+            chunked += parts[part][:size]
+            parts[part] = parts[part][size:]
+    settings = Settings(
+        data_dir=tmp_path / "tagged",
+        bucket_size_s=HOUR,
+        history_k=2,
+        watermark_delay_s=60,
+        checkpoint_interval_ms=3_600_000,
+        parallelism=2,
+    )
+    versions, letters = run_collector(settings, chunked, [], input_partitions=2)
+    assert letters == []
+    rows = Counter()
+    for path in settings.buckets_dir.glob("*.csv"):
+        for row in pd.read_csv(path).itertuples():
+            rows[(int(row.mmsi), int(row.timestamp))] += 1
+    assert rows == Counter((vessel, BASE + offset) for offset, vessel in stream)
+    assert [v.bucket_starts[-1] for v in versions] == [BASE + h * HOUR for h in range(6)]

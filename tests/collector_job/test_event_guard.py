@@ -49,7 +49,8 @@ def test_the_stream_starts_on_its_first_agreeing_events_then_passes_them_at_once
     state, released, rejected = run(steady(2))
     assert released == [] and len(state.held) == 2  # nothing to compare with yet
     state, released, rejected = run([T0 + 120], state)
-    assert released == [T0, T0 + 60, T0 + 120] and state.progress == T0 + 120 and state.held == ()
+    assert released == [T0, T0 + 60, T0 + 120] and state.held == ()
+    assert state.partitions["0"].progress == T0 + 120
     state, released, _ = run([T0 + 90, T0 + 180], state)  # out of order within the bound is fine
     assert released == [T0 + 90, T0 + 180] and rejected == []
 
@@ -61,13 +62,13 @@ def test_a_far_future_event_in_good_traffic_is_dead_lettered_and_the_traffic_una
     (letter,) = rejected
     assert letter.payload == f'{{"timestamp":{FAR}}}'
     assert "ahead of the stream" in letter.reason and str(FAR) in letter.reason
-    assert state.progress == good[-1] and state.held == ()
+    assert state.partitions["0"].progress == good[-1] and state.held == ()
 
 
 def test_a_far_future_first_event_is_outvoted_not_anchored() -> None:
     good = steady(8)
     state, released, rejected = run([FAR, *good])
-    assert released == good and state.progress == good[-1]
+    assert released == good and state.partitions["0"].progress == good[-1]
     assert [r.payload for r in rejected] == [f'{{"timestamp":{FAR}}}']
 
 
@@ -82,7 +83,7 @@ def test_a_genuine_jump_of_the_stream_is_followed_after_a_quorum() -> None:
     after = steady(5, start=T0 + 30 * DAY)  # a month without data
     state, released, rejected = run([*before, *after])
     assert released == [*before, *after] and rejected == []
-    assert state.progress == after[-1]
+    assert state.partitions["0"].progress == after[-1]
 
 
 def test_an_event_slightly_early_is_released_once_the_stream_catches_up() -> None:
@@ -96,7 +97,8 @@ def test_many_events_all_ahead_move_the_progress_even_when_they_disagree() -> No
     state, _, _ = run(steady(3))
     spread = [T0 + (i + 2) * 2 * DAY for i in range(CONFIG.cap + 1)]  # each 2 days after the previous
     state, released, rejected = run(spread, state)
-    assert rejected == [] and released and state.progress is not None and state.progress > T0 + DAY
+    progress = state.partitions["0"].progress
+    assert rejected == [] and released and progress is not None and progress > T0 + DAY
 
 
 def test_timestamps_beyond_the_representable_range_are_rejected_at_once() -> None:
@@ -134,7 +136,7 @@ def test_releases_carry_the_first_released_time_and_the_watermark_after_them() -
         (T0 + 100, T0 + 10, T0 + 100 - 60),
         (T0 + 20, T0 + 10, T0 + 100 - 60),  # out of order: the watermark does not go back
     ]
-    assert (state.origin, state.newest) == (T0 + 10, T0 + 100)
+    assert (state.origin, state.partitions["0"].newest) == (T0 + 10, T0 + 100)
 
 
 def test_the_watermark_delay_is_in_the_domain_unit() -> None:
@@ -185,6 +187,9 @@ class FakeTimers:
     def __init__(self) -> None:
         self.event_timers: set[int] = set()
 
+    def current_processing_time(self) -> int:
+        return 0
+
     def register_event_time_timer(self, ms: int) -> None:
         self.event_timers.add(ms)
 
@@ -222,5 +227,5 @@ def test_function_forwards_trusted_events_and_dead_letters_outliers() -> None:
     assert str(FAR) in letters[0].payload and runtime.dead_letters() == 1
     restarted = EventGuardProcess(CONFIG, "input", tag)  # state survives a restart
     restarted.open(FakeRuntime(state))  # type: ignore[arg-type]
-    assert GuardState.model_validate_json(state.raw or "").progress == T0 + 5
+    assert GuardState.model_validate_json(state.raw or "").partitions["0"].progress == T0 + 5
     assert list(restarted.on_timer(END_OF_INPUT, FakeCtx(timers))) == []  # type: ignore[arg-type]

@@ -59,3 +59,17 @@ def test_timestamp_assigners() -> None:
     assert EventTimestampAssigner(1000).extract_timestamp(event, -1) == 7000
     assert EventTimestampAssigner(1).extract_timestamp(event, -1) == 7
     assert AckTimestampAssigner().extract_timestamp(object(), 123) == 0
+
+
+def test_partition_tagged_events_carry_their_partition_and_dead_letters_the_bare_payload() -> None:
+    tag = string_tag("dead")
+    parser, runtime = ParseEvents(Domain.MARITIME, "input", tag, tagged=True), FakeMetricsRuntime()
+    parser.open(runtime)
+    raw = json.dumps({"timestamp": 1_443_650_400, "mmsi": "227", "lon": -4.5, "lat": 48.3})
+    (event,) = list(parser.process_element(f"3\t{raw}", None))
+    assert isinstance(event, ParsedEvent) and event.partition == 3 and event.payload == raw
+    bad = list(parser.process_element('1\t{"timestamp": "soon"}', None))
+    untagged = list(parser.process_element(raw, None))  # no partition tag: dead-lettered, never a crash
+    letters = [DeadLetter.model_validate_json(out[1]) for out in (*bad, *untagged)]
+    assert letters[0].payload == '{"timestamp": "soon"}' and letters[1].payload == raw
+    assert "partition-tagged" in letters[1].reason and runtime.dead_letters() == 2

@@ -133,3 +133,35 @@ def test_bounded_job_decodes_in_order_and_dead_letters_each_bad_payload_on_the_t
     # The source decodes values as UTF-8: bytes that are not UTF-8 arrive as U+FFFD, the rest unchanged.
     assert not_utf8.payload.endswith("-binary") and "\ufffd" in not_utf8.payload
     assert read_all(bootstrap, settings.dead_letter_topic, 0, 3) == []
+
+
+@pytest.mark.kafka
+def test_partition_tagged_values_name_their_partition_and_never_fail(
+    kafka_bootstrap: str, new_topic: Any
+) -> None:
+    """``read_topic(tag_partitions=True)``: every value, tombstones and non-UTF-8 bytes included, arrives as
+    ``"<partition>\\t<text>"`` with the partition it was written to (the JVM deserializer of
+    runtime/kafka-records)."""
+    topic = new_topic(partitions=2, prefix="tagged")
+    written: list[tuple[int, bytes | None]] = []
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(30):
+        written.append((i % 2, good_event(i)))
+    written += [(1, None), (0, NOT_UTF8)]
+    for partition, value in written:
+        producer.produce(topic, value=value, partition=partition)
+    assert producer.flush(30) == 0
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, input_topic=topic,
+                        consumer_group_prefix=f"tagged-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    env = make_env(settings)
+    env.set_parallelism(1)
+    values = read_topic(env, settings, topic, group="tagged", bounded=True, tag_partitions=True)
+    with values.execute_and_collect() as results:
+        got = list(results)
+    expected = [
+        f"{p}\t{TOMBSTONE if v is None else v.decode('utf-8', errors='replace')}" for p, v in written
+    ]
+    assert sorted(got) == sorted(expected)
+    for partition in (0, 1):  # each partition in the order it was written
+        mine = [g for g in got if g.startswith(f"{partition}\t")]
+        assert mine == [e for e in expected if e.startswith(f"{partition}\t")]
