@@ -17,6 +17,37 @@ import pytest
 from tests.repo_audit import OUTSIDE_READS
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With MiniCluster or Kafka tests in the session, start PyFlink's gateway JVM now, with the Kafka
+    connector jars on its class path.
+
+    Local (MiniCluster) jobs get the connector through ``env.add_jars``, which sets the context class loader
+    of the one gateway thread that serves that call. py4j serves the calls of a long test session from a
+    pool of connections, each with its own Java thread, and once other threads (the in-process Python
+    workers of earlier jobs) have used the pool a later ``KafkaSource.builder()`` may run on a thread
+    that never saw those jars: "Could not found the Java class ... KafkaSource". On the gateway's own
+    class path the connector is visible to every thread. The variable that PyFlink's launcher adds to that
+    class path is HADOOP_CLASSPATH; it is set only while the gateway starts, so that nothing started later
+    (jobs, TaskManagers) inherits it.
+    """
+    if not any(item.get_closest_marker(m) for item in session.items for m in ("minicluster", "kafka")):
+        return
+    from pyflink.java_gateway import get_gateway
+
+    from flink_common.io import connector_jars
+
+    jars = os.pathsep.join(url.removeprefix("file://") for url in connector_jars())
+    previous = os.environ.get("HADOOP_CLASSPATH")
+    os.environ["HADOOP_CLASSPATH"] = jars if previous is None else os.pathsep.join([jars, previous])
+    try:
+        get_gateway()
+    finally:
+        if previous is None:
+            os.environ.pop("HADOOP_CLASSPATH", None)
+        else:
+            os.environ["HADOOP_CLASSPATH"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _nothing_read_beside_the_repository() -> Iterator[None]:
     """A test fails if it (or the code it runs in this process) opened a file beside the repository."""

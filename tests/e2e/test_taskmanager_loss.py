@@ -151,32 +151,37 @@ def test_killing_the_taskmanager_of_the_jobs_mid_stream_loses_and_repeats_nothin
 def _kill_between_checkpoints(cluster: Any, job_ids: list[str], settings: Any, total: int) -> str:
     """SIGKILL the TaskManager that runs the inference job once a checkpoint of both jobs has completed and
     an event appended to the input *after* that checkpoint was triggered has been forecast (seen in the
-    open transaction as well: the probe reads uncommitted), so the failover must replay it. Returns the
-    killed TaskManager's resource id."""
+    open transaction as well: the probe reads uncommitted), while that checkpoint is still the latest, so
+    the failover must replay the event. Returns the killed TaskManager's resource id."""
     forecasts = _Probe(settings.kafka_bootstrap_servers, settings.forecast_topic)
     inputs = _Probe(settings.kafka_bootstrap_servers, settings.input_topic)
+    victim = sorted(hosting_taskmanagers(job_ids[1]))[0]
+    pid = taskmanager_pid(cluster, victim)
     try:
         deadline = time.monotonic() + 120
         while len(forecasts.seen) < total // 5:
             assert time.monotonic() < deadline, "no fifth of the forecasts"
             forecasts.poll(1.0)
-        marks = {j: latest_completed(j)[0] for j in job_ids}
-        while any(latest_completed(j)[0] <= marks[j] for j in job_ids):  # a fresh checkpoint of each job
-            assert time.monotonic() < deadline, "no checkpoint completed"
-            time.sleep(0.1)
-        triggered = max(latest_completed(j)[1] for j in job_ids)
-        while True:  # an event appended after the checkpoint, and forecast
-            forecasts.poll(0.2)
-            inputs.poll(0.2)
-            after = {key for key, stamp in inputs.seen.items() if stamp > triggered + 300}
-            if after & forecasts.seen.keys():
+        while True:
+            marks = {j: latest_completed(j)[0] for j in job_ids}
+            while any(latest_completed(j)[0] <= marks[j] for j in job_ids):  # a fresh checkpoint of each
+                assert time.monotonic() < deadline, "no checkpoint completed"
+                time.sleep(0.1)
+            latest = {j: latest_completed(j) for j in job_ids}
+            triggered = max(stamp for _, stamp in latest.values())
+            while True:  # an event appended after that checkpoint, and forecast
+                forecasts.poll(0.2)
+                inputs.poll(0.2)
+                after = {key for key, stamp in inputs.seen.items() if stamp > triggered + 300}
+                if after & forecasts.seen.keys():
+                    break
+                assert time.monotonic() < deadline, "no forecast of an event after the checkpoint"
+            if all(latest_completed(j)[0] == latest[j][0] for j in job_ids):  # still the latest: kill now
+                cluster.stop_taskmanager(pid, kill=True)
                 break
-            assert time.monotonic() < deadline, "no forecast of an event after the checkpoint"
     finally:
         forecasts.close()
         inputs.close()
-    victim = sorted(hosting_taskmanagers(job_ids[1]))[0]
-    cluster.stop_taskmanager(taskmanager_pid(cluster, victim), kill=True)
     cluster.add_taskmanager()  # the replacement the tasks may use when it has registered
     return victim
 
