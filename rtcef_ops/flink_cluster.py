@@ -37,6 +37,22 @@ def rest_get(path: str, timeout: float = 3.0) -> Any:
         return json.loads(resp.read().decode())
 
 
+_LOCAL_WORKER_VARIABLES = frozenset({
+    "PYTHON_LOOPBACK_SERVER_ADDRESS", "WORKER_ID", "PIPELINE_OPTIONS", "SEMI_PERSISTENT_DIRECTORY",
+    "LOGGING_API_SERVICE_DESCRIPTOR", "CONTROL_API_SERVICE_DESCRIPTOR", "BOOT_LOG_DIR",
+})  # fmt: skip
+"""What PyFlink's in-process (loopback) Python workers write into their process's environment."""
+
+
+def _local_pyflink_variable(name: str) -> bool:
+    """Whether ``name`` belongs to a local PyFlink run of this process rather than to the user's environment:
+    the distribution's folders, the gateway's connection, the Python worker mode, and what PyFlink's
+    in-process worker pool copies into ``os.environ`` for its workers (among it the address of this process's
+    loopback worker server: a job submitted with it would have its Python workers on the cluster connect
+    back here)."""
+    return name.startswith(("FLINK_", "_PYFLINK", "PYFLINK_", "_python_")) or name in _LOCAL_WORKER_VARIABLES
+
+
 class FlinkCluster:
     """Start/stop/inspect the embedded Flink session cluster."""
 
@@ -48,10 +64,12 @@ class FlinkCluster:
         """``base`` (default: this process's environment) with this cluster's conf, lib and log folders.
 
         The cluster's variables always win: a process that ran a local PyFlink environment exports
-        FLINK_LIB_DIR/FLINK_HOME of the bare wheel, which would hide the cluster's lib folder.
+        FLINK_LIB_DIR/FLINK_HOME of the bare wheel, which would hide the cluster's lib folder, and the
+        variables of its in-process Python workers (:func:`_local_pyflink_variable`), which would make a
+        submitted job's workers connect back to that process.
         """
         source = os.environ if base is None else base
-        env = {k: v for k, v in source.items() if not k.startswith(("FLINK_", "_PYFLINK"))}
+        env = {k: v for k, v in source.items() if not _local_pyflink_variable(k)}
         env["FLINK_CONF_DIR"] = str(self.paths.flink_conf)
         env["FLINK_LOG_DIR"] = str(self.paths.flink_log)
         env["FLINK_PID_DIR"] = str(self.paths.flink_pid)

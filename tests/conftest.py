@@ -49,6 +49,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test ends with the process environment it started with: PyFlink's in-process Python workers
+    (local MiniCluster jobs) copy their variables into ``os.environ``, among them the address of this
+    process's loopback worker server, which must not reach the jobs a later test submits to the cluster."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
 def _nothing_read_beside_the_repository() -> Iterator[None]:
     """A test fails if it (or the code it runs in this process) opened a file beside the repository."""
     before = len(OUTSIDE_READS)

@@ -130,3 +130,32 @@ def wait_running(job_ids: Iterable[str], timeout: float = 180) -> None:
         _wait_running(job_ids, timeout)
     except RuntimeError as exc:
         pytest.fail(str(exc))
+
+
+def observed_adaptation(
+    readers: dict[str, TopicReader], instruction_s: float, play_s: float, forecast_s: float
+) -> dict[str, Any]:
+    """What an observer-driven loop must show, in order: an instruction of the observer, a pause, a play of
+    a new model that the factory reports as produced, and forecasts by a played model (a key applies the
+    latest play on its next event, so it may skip a model superseded before then). ``readers`` holds the
+    ``instructions``, ``syncs``, ``reports`` and ``forecasts`` topics. Returns the play."""
+    instruction = readers["instructions"].wait_for(lambda r: True, instruction_s, "an observer instruction")
+    assert instruction["id"].startswith("instr-")
+    play = readers["syncs"].wait_for(
+        lambda r: r["type"] == "play" and r.get("model_id"), play_s, "a play with a new model"
+    )
+    produced = readers["reports"].wait_for(
+        lambda r: r["status"] == "success" and r.get("model_id") == play["model_id"], 60, "its report"
+    )
+    assert produced["command_type"] in ("train", "opt_finalise")
+    assert Path(play["model_path"]).exists()
+    assert readers["syncs"].records[0]["type"] == "pause"
+    forecasts, deadline = readers["forecasts"], time.monotonic() + forecast_s
+    while True:
+        readers["syncs"].poll(0.5)
+        syncs = readers["syncs"].records
+        played = {r["model_id"] for r in syncs if r["type"] == "play" and r.get("model_id")}
+        if any(r["model_id"] in played for r in forecasts.records):
+            return play
+        assert time.monotonic() < deadline, f"no forecast by a played model {played}"
+        forecasts.poll(1.0)

@@ -28,6 +28,7 @@ from e2e_support import (
     cancel_jobs,
     delete_topics,
     isolated_env,
+    observed_adaptation,
     run_module,
     running_cluster,
     wait_running,
@@ -126,28 +127,9 @@ def test_observer_adapts_the_card_model_without_losing_a_transaction(
         run_module(["-m", "mocks.data_feeder", "--stream", str(stream), "--speedup", "20000", "--quiet"],
                    env)  # fmt: skip
 
-        instruction = readers["instructions"].wait_for(lambda r: True, 120, "an observer instruction")
-        assert instruction["id"].startswith("instr-")
-        play = readers["syncs"].wait_for(
-            lambda r: r["type"] == "play" and r.get("model_id"), 180, "a play with a new model"
-        )
-        produced = readers["reports"].wait_for(
-            lambda r: r["status"] == "success" and r.get("model_id") == play["model_id"], 60, "its report"
-        )
-        assert produced["command_type"] in ("train", "opt_finalise")
-        assert Path(play["model_path"]).exists()
-        assert readers["syncs"].records[0]["type"] == "pause"
-
-        # Forecasts switch to a played model (a key may skip a model superseded before its next event).
+        observed_adaptation(readers, instruction_s=120, play_s=180, forecast_s=120)
         forecasts = readers["forecasts"]
-        deadline = time.monotonic() + 120
-        while True:
-            readers["syncs"].poll(0.5)
-            plays = [r for r in readers["syncs"].records if r["type"] == "play" and r.get("model_id")]
-            if any(r["model_id"] in {p["model_id"] for p in plays} for r in forecasts.records):
-                break
-            assert time.monotonic() < deadline, f"no forecast by a played model {plays}"
-            forecasts.poll(1.0)
+        plays = [r for r in readers["syncs"].records if r["type"] == "play" and r.get("model_id")]
 
         # Forecasts are keyed by card, and no transaction is forecast twice or invented. (Unlike the port
         # pattern, not every card event gets a forecast: where no interval of at most MAX_SPREAD events

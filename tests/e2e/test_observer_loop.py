@@ -9,13 +9,20 @@ test_closed_loop.py: here daily buckets are released by retention while the test
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from e2e_support import TopicReader, cancel_jobs, delete_topics, isolated_env, run_module, wait_running
+from e2e_support import (
+    TopicReader,
+    cancel_jobs,
+    delete_topics,
+    isolated_env,
+    observed_adaptation,
+    run_module,
+    wait_running,
+)
 
 from rtcef_ops.paths import RuntimePaths
 from rtcef_ops.submit import JOBS, submit
@@ -62,31 +69,9 @@ def test_observer_driven_adaptation_loses_no_event(tmp_path: Path, kafka_bootstr
         run_module(["-m", "mocks.data_feeder", "--stream", str(stream), "--speedup", "20000", "--quiet"],
                    env)  # fmt: skip
 
-        instruction = readers["instructions"].wait_for(lambda r: True, 240, "an observer instruction")
-        assert instruction["id"].startswith("instr-")
-        play = readers["syncs"].wait_for(
-            lambda r: r["type"] == "play" and r.get("model_id"), 300, "a play with a new model"
-        )
-        produced = readers["reports"].wait_for(
-            lambda r: r["status"] == "success" and r.get("model_id") == play["model_id"], 60, "its report"
-        )
-        assert produced["command_type"] in ("train", "opt_finalise")
-        assert Path(play["model_path"]).exists()
-        assert readers["syncs"].records[0]["type"] == "pause"
-
         # Every event is forecast exactly once, by the initial model before the swap and a new one after.
+        observed_adaptation(readers, instruction_s=240, play_s=300, forecast_s=240)
         forecasts = readers["forecasts"]
-        # A key applies the latest play on its next event, so it may skip a model that was superseded
-        # before that event: a forecast by any played model counts.
-        deadline = time.monotonic() + 240
-        while True:
-            readers["syncs"].poll(0.5)
-            syncs = readers["syncs"].records
-            played = {r["model_id"] for r in syncs if r["type"] == "play" and r["model_id"]}
-            if any(r["model_id"] in played for r in forecasts.records):
-                break
-            assert time.monotonic() < deadline, f"no forecast by a played model {played}"
-            forecasts.poll(1.0)
         expected = Counter(zip(frame["mmsi"].astype(str), frame["timestamp"].astype(int), strict=True))
         deadline_polls = 120
         while deadline_polls and len(forecasts.records) < len(frame):
