@@ -50,7 +50,8 @@ def _local_pyflink_variable(name: str) -> bool:
     in-process worker pool copies into ``os.environ`` for its workers (among it the address of this process's
     loopback worker server: a job submitted with it would have its Python workers on the cluster connect
     back here)."""
-    return name.startswith(("FLINK_", "_PYFLINK", "PYFLINK_", "_python_")) or name in _LOCAL_WORKER_VARIABLES
+    prefixes = ("FLINK_", "_PYFLINK", "PYFLINK_", "_python_", "_PYTHON_")
+    return name.startswith(prefixes) or name in _LOCAL_WORKER_VARIABLES
 
 
 class FlinkCluster:

@@ -148,3 +148,24 @@ def test_docker_config_command_writes_and_checks(tmp_path: Path, capsys: pytest.
     assert main(["docker-config", "--check", "--out", str(out)]) == 1
     assert "stale" in capsys.readouterr().out
     assert "2048m" in out.read_text()
+
+
+def test_submissions_and_taskmanagers_never_inherit_a_local_pyflink_run() -> None:
+    """What PyFlink's in-process workers leave in a process's environment (a local MiniCluster run) must not
+    reach ``flink run`` or a TaskManager started from that process: the loopback server's address would make
+    every Python worker of the cluster connect back to it."""
+    polluted = {
+        "PATH": "/usr/bin", "HOME": "/root", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+        "PYTHON_LOOPBACK_SERVER_ADDRESS": "127.0.0.1:37449", "_python_worker_execution_mode": "loopback",
+        "_PYTHON_WORKER_MEMORY_LIMIT": "1", "PYFLINK_GATEWAY_DISABLED": "true", "WORKER_ID": "1-1",
+        "PIPELINE_OPTIONS": "{}", "FLINK_HOME": "/wheel/pyflink", "_PYFLINK_CONN_INFO_PATH": "/tmp/x",
+    }  # fmt: skip
+    env = FlinkCluster(RuntimePaths()).env(polluted)
+    assert {"HOME", "KAFKA_BOOTSTRAP_SERVERS"} <= env.keys()
+    leaked = {
+        k
+        for k in polluted
+        if k in env and env[k] == polluted[k] and k not in ("HOME", "KAFKA_BOOTSTRAP_SERVERS")
+    }
+    assert leaked == set()
+    assert env["RTCEF_CLUSTER_LIB"] == "1" and env["FLINK_LIB_DIR"].endswith("lib")
