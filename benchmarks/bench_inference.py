@@ -70,10 +70,11 @@ from protocol.settings import load_settings  # noqa: E402
 from rtcef_ops.flink_cluster import FlinkCluster, rest_get  # noqa: E402
 from rtcef_ops.isolated import cancel_jobs, cluster_lock, delete_topics, isolated_env, wait_running  # noqa: E402
 from rtcef_ops.paths import RuntimePaths  # noqa: E402
-from rtcef_ops.submit import submit  # noqa: E402
+from rtcef_ops.submit import submit, submit_script  # noqa: E402
 
 TARGETS = {"sustained_eps": 2e4, "p99_latency_s": 1.0, "offered_eps": 1e4, "state_bytes_per_key": 2048}
 PARTITIONS = 2
+PASSTHROUGH = ROOT / "benchmarks" / "jobs" / "passthrough_job.py"
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "throughput": {},  # set through Settings (SETTINGS_VARIANTS), like the two below
@@ -206,6 +207,60 @@ def run_variant(
     return out
 
 
+def run_identity(
+    records: list[FeedRecord], data_dir: Path, args: argparse.Namespace, parallelism: int
+) -> dict[str, Any]:
+    """The floor of the data plane on the same backlog and cluster: the PyFlink identity job
+    (``benchmarks/jobs/passthrough_job.py``: Kafka -> one Python map -> Kafka) at the same parallelism."""
+    out: dict[str, Any] = {"variant": "identity", "parallelism": parallelism,
+                           "taskmanagers": FlinkCluster(RuntimePaths()).taskmanager_count()}  # fmt: skip
+    backlog = records[: args.backlog]
+    job_ids: list[str] = []
+    with cluster_lock():
+        env, settings, _ = isolated_env(data_dir, None, {"PARALLELISM": str(parallelism)}, prefix="benchid",
+                                        partitions=PARTITIONS)  # fmt: skip
+        collector: TopicCollector | None = None
+        try:
+            send_paced(bench_producer(settings.kafka_bootstrap_servers), settings.input_topic,
+                       [(r.key, r.value) for r in backlog], None)  # fmt: skip
+            job_ids.append(submit_script(PASSTHROUGH, RuntimePaths(), name="bench_passthrough",
+                                         extra_env=env))  # fmt: skip
+            wait_running(job_ids, timeout=90)
+            collector = TopicCollector(settings.kafka_bootstrap_servers, settings.forecast_topic, PARTITIONS)
+            collector.wait_count(len(backlog), args.drain_timeout)
+            stamps = [a for _k, _v, a, _r in collector.records]
+            out["backlog"] = {"events": len(backlog), "records": len(stamps),
+                              "sustained_eps": sustained_rate(stamps)}  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - reported in the results, the benchmark goes on
+            out["error"] = f"identity job: {exc}"
+        finally:
+            if collector is not None:
+                collector.close()
+            cancel_jobs(job_ids)
+            delete_topics(settings)
+    return out
+
+
+def print_ratios(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Median sustained rate of each inference variant over the identity job's, per cluster shape."""
+    ratios: dict[str, float] = {}
+    shapes = dict.fromkeys((v.get("taskmanagers"), v.get("parallelism")) for v in results)
+    for tms, par in shapes:
+        same = [v for v in results if (v.get("taskmanagers"), v.get("parallelism")) == (tms, par)
+                and "error" not in v]  # fmt: skip
+        floor = [v["backlog"]["sustained_eps"] for v in same if v["variant"] == "identity"]
+        if not floor:
+            continue
+        identity = statistics.median(floor)
+        for name in dict.fromkeys(v["variant"] for v in same if v["variant"] != "identity"):
+            eps = statistics.median(v["backlog"]["sustained_eps"] for v in same if v["variant"] == name)
+            label = f"{name} tm{tms} p{par}"
+            ratios[label] = eps / identity
+            row(f"{label}: inference / identity", f"{eps:,.0f} / {identity:,.0f} = {eps / identity:.2f}",
+                ">= 0.80", eps / identity >= 0.8)
+    return ratios
+
+
 def _print_cpu(variant: dict[str, Any], us_per_event: float) -> None:
     """Where the CPU went while the job worked off the backlog, against the engine's own Python cost."""
     cpu = variant["cpu_backlog"]
@@ -315,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--taskmanagers", default="1",
                         help="comma list of TaskManager counts (the embedded cluster is resized)")
     parser.add_argument("--parallelism", default="2", help="comma list of job parallelisms to measure")
+    parser.add_argument("--no-identity", action="store_true",
+                        help="skip the PyFlink identity job (the floor the ratio is taken against)")
     return parser
 
 
@@ -380,6 +437,16 @@ def main(argv: list[str] | None = None) -> int:
         for tms, parallelism, name, run in matrix:
             if len(cluster.taskmanager_pids()) != tms:
                 set_taskmanagers(cluster, tms)
+            if name == names[0] and run == 1 and not args.no_identity:
+                print(f"[{tms} TaskManager(s), parallelism {parallelism}: the PyFlink identity job on "
+                      "the same backlog]", flush=True)  # fmt: skip
+                floor = run_identity(records, data_dir, args, parallelism)
+                results["variants"].append(floor)
+                if "error" in floor:
+                    print(f"  {floor['error']}")
+                else:
+                    row(f"identity job (backlog, parallelism {parallelism})",
+                        f"{floor['backlog']['sustained_eps']:,.0f} ev/s", "-")  # fmt: skip
             print(f"[{tms} TaskManager(s), parallelism {parallelism}, variant {name}, "
                   f"run {run}/{args.repeat}: {DESCRIPTIONS[name]}]", flush=True)  # fmt: skip
             variant = run_variant(name, records, data_dir, args, parallelism)
@@ -395,10 +462,13 @@ def main(argv: list[str] | None = None) -> int:
             row(f"p99 event -> forecast at {variant['offered_eps']:,.0f} ev/s offered", _ms(lo["p99_s"]),
                 "< 1,000 ms", lo["p99_s"] < TARGETS["p99_latency_s"])
             _print_cpu(variant, prof["us_per_event"])
+        inference = [v for v in results["variants"] if v["variant"] != "identity"]
         print("\n[table]")
-        print_table(results["variants"])
-        results["summary"] = summarize(results["variants"])
+        print_table(inference)
+        results["summary"] = summarize(inference)
         print_summary(results["summary"])
+        print("\n[inference job vs the identity job, same backlog and cluster]")
+        results["ratio_to_identity"] = print_ratios(results["variants"])
         if len(cluster.taskmanager_pids()) != original_tms:
             set_taskmanagers(cluster, original_tms)
     finally:
