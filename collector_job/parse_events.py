@@ -36,7 +36,7 @@ def parse_event(domain: Domain, raw: str, partition: int = 0) -> ParsedEvent:
     """Decode one input payload of ``domain``; raises :class:`DecodeError` with a reason."""
     event: MaritimeEvent | CardTransaction
     event = decode(MaritimeEvent, raw) if domain is Domain.MARITIME else decode(CardTransaction, raw)
-    return ParsedEvent(ts=event.timestamp, record=event.model_dump(mode="json"), payload=raw,
+    return ParsedEvent(ts=event.timestamp, record=event.as_record(), payload=raw,
                        partition=partition)  # fmt: skip
 
 

@@ -51,7 +51,7 @@ import functools
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,11 @@ from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
-from inference_job.lifecycle import ControlState, ModelRef, Processed, on_event, on_sync
+from inference_job.key_runs import run_events, run_one_by_one
+from inference_job.lifecycle import ControlState, ModelRef, Processed, on_sync
 from inference_job.metrics import EngineMetrics
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
-from inference_job.scoring import ScoreDelta, encode_batch
+from inference_job.scoring import delta_row, encode_batch
 from inference_job.shard import (
     WITHOUT_PLAY,
     Release,
@@ -79,11 +80,11 @@ from inference_job.shard import (
     release_due,
 )
 from protocol.codec import DecodeError, dead_letter, decode, encode
+from protocol.forecast_lines import forecast_line
 from protocol.messages import (
     CardTransaction,
     CreationMethod,
     EngineSync,
-    ForecastRecord,
     MaritimeEvent,
     SyncType,
 )
@@ -107,6 +108,9 @@ _LOG = logging.getLogger(__name__)
 
 CONTROL_STATE = MapStateDescriptor("engine_control", Types.STRING(), Types.STRING())
 FORECASTS = string_tag("forecasts")
+
+Ready = tuple[str, dict[str, Any], str | None]
+"""An event queued to run: its partition key, the decoded event, and its raw JSON (None once held)."""
 
 _PARTITION_BY = {Domain.MARITIME: "mmsi", Domain.FINANCE: "pan"}
 
@@ -303,10 +307,10 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self._oldest_arrival = None
         events = events_of(value)
         self.metrics.events_in.inc(len(events))
+        ready: list[Ready] = []
         for raw in events:
-            yield from self._on_event(raw, control, shard, now, lines)
-            if len(shard.deltas) >= self.batch_size:
-                yield self._flush(shard)
+            yield from self._on_event(raw, control, shard, now, ready, lines)
+        yield from self._run_ready(ready, control, shard, lines)
         if lines:
             yield self._forecasts(lines, ctx)
         self._arm_timers(shard, ctx)
@@ -314,13 +318,13 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.metrics.on_shard(ctx.get_current_key(), shard.pause.held)
 
     def _on_event(
-        self, raw: str, control: ControlState, shard: ShardState, now: int, lines: list[str]
-    ) -> Iterator[Any]:
-        """Decode one event, then hold it (paused) or run it through its key's engine; bad events become
-        dead letters."""
-        assert self.models is not None
+        self, raw: str, control: ControlState, shard: ShardState, now: int, ready: list[Ready],
+        lines: list[str],
+    ) -> Iterator[Any]:  # fmt: skip
+        """Decode one event, then hold it (paused) or queue it in ``ready`` to run with the batch's other
+        events; a release first runs what is ready, then the held events. Bad events become dead letters."""
         try:
-            event = decode(self.event_model, raw).model_dump(mode="json")
+            event = decode(self.event_model, raw).as_record()
         except DecodeError as exc:
             yield self._dead_letter(self.input_topic, str(exc), raw)
             return
@@ -334,34 +338,67 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 self.held.add((key, event))
             elif action is Route.RUN:
                 self._arrived(now)
-                yield from self._run(key, event, raw, control, shard, lines)
+                ready.append((key, event, raw))
             else:
                 self._arrived(held_since if held_since is not None else now)
+                yield from self._run_ready(ready, control, shard, lines)
                 yield from self._replay(action, control, shard, lines)
 
-    def _run(
-        self, key: str, event: dict[str, Any], raw: str | None, control: ControlState, shard: ShardState,
-        lines: list[str], *, resumed: bool = False,
-    ) -> Generator[Any, None, bool]:  # fmt: skip
-        """Run one event through its key's engine; returns whether it ran (a failure is dead-lettered)."""
+    def _run_ready(
+        self, ready: list[Ready], control: ControlState, shard: ShardState, lines: list[str],
+        unmarked: frozenset[str] = frozenset(),
+    ) -> Iterator[Any]:  # fmt: skip
+        """Run the queued events, each key's together (:func:`~inference_job.key_runs.run_events`), and
+        emit their forecasts and score deltas in arrival order; empties ``ready``.
+
+        A key in ``unmarked`` resumes without a PLAY: its first event that runs is marked ``resumed``.
+        """
         assert self.models is not None
-        prior = None
-        try:
+        if not ready:
+            return
+        items = list(ready)
+        ready.clear()
+        by_key: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            by_key.setdefault(item[0], []).append(index)
+        outcomes: list[Processed | None] = [None] * len(items)
+        for key, indices in by_key.items():
+            events = [items[i][1] for i in indices]
             prior = self.runs.get(key)
-            state, processed = on_event(prior, control, key, event, self.models, self.initial)
-        except Exception as exc:  # a model bug must not kill the job: the event is dead-lettered
-            _LOG.exception("key %s: event failed", key)
-            yield self._dead_letter(
-                self.input_topic, f"engine failed on key {key}: {type(exc).__name__}: {exc}",
-                raw if raw is not None else json.dumps(event),
-            )  # fmt: skip
-            return False
-        self.runs.put(key, state)
-        if prior is not None and state.swaps != prior.swaps:
-            self.metrics.swaps.inc()
-        self.metrics.on_model(state.model.model_id)
-        self._emit(key, processed, shard, lines, resumed=resumed)
-        return True
+            try:
+                state, processed, failures = run_events(
+                    prior, control, key, events, self.models, self.initial
+                )
+            except Exception as exc:  # a model bug: run the key's events one at a time to isolate it
+                _LOG.warning("key %s: batch run failed (%s), running its events one at a time", key, exc)
+                state, processed, failures = run_one_by_one(
+                    prior, control, key, events, self.models, self.initial
+                )
+            for failure in failures:
+                _, event, raw = items[indices[failure.index]]
+                error = failure.error
+                _LOG.error("key %s: event failed: %s: %s", key, type(error).__name__, error, exc_info=error)
+                yield self._dead_letter(
+                    self.input_topic, f"engine failed on key {key}: {type(error).__name__}: {error}",
+                    raw if raw is not None else json.dumps(event),
+                )  # fmt: skip
+            if state is None:
+                continue
+            self.runs.put(key, state)
+            if prior is not None and state.swaps != prior.swaps:
+                self.metrics.swaps.inc(state.swaps - prior.swaps)
+            self.metrics.on_model(state.model.model_id)
+            for index, outcome in processed:
+                outcomes[indices[index]] = outcome
+        marked: set[str] = set()
+        for ran in outcomes:
+            if ran is not None:
+                resumed = ran.key in unmarked and ran.key not in marked
+                if resumed:
+                    marked.add(ran.key)
+                self._emit(ran, shard, lines, resumed=resumed)
+        while len(shard.deltas) >= self.batch_size:
+            yield self._flush(shard)
 
     def _replay(
         self, reason: Release, control: ControlState, shard: ShardState, lines: list[str]
@@ -379,11 +416,8 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                    else f"{self.max_pause_buffer} events held")  # fmt: skip
             _LOG.warning("pause given up (%s): %d keys resume on their current models with %d held events",
                          why, len(unmarked), len(held))  # fmt: skip
-        for key, event in held:
-            if (yield from self._run(key, event, None, control, shard, lines, resumed=key in unmarked)):
-                unmarked.discard(key)
-            if len(shard.deltas) >= self.batch_size:
-                yield self._flush(shard)
+        ready: list[Ready] = [(key, event, None) for key, event in held]
+        yield from self._run_ready(ready, control, shard, lines, frozenset(unmarked))
 
     def _adopt_carried(self, shard: ShardState, now: int) -> None:
         """Move the per-key pause buffers of a checkpoint of the earlier layout to the shard's held list."""
@@ -464,8 +498,9 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         return FORECASTS, "\n".join(lines)
 
     def _flush(self, shard: ShardState) -> str:
-        batch = encode_batch(shard.deltas)
-        shard.deltas = []
+        """The pending deltas, at most ``batch_size`` of the oldest, as one record."""
+        batch = encode_batch(shard.deltas[: self.batch_size])
+        shard.deltas = shard.deltas[self.batch_size :]
         return batch
 
     def _read_control(self, broadcast: Any) -> ControlState:
@@ -477,26 +512,15 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             self.metrics.on_control(self._control, self.initial)
         return self._control
 
-    def _emit(
-        self, key: str, processed: list[Processed], shard: ShardState, lines: list[str], *, resumed: bool
-    ) -> None:
-        """A forecast record (JSON line) per forecast into ``lines``; a score-delta row per event into
-        the shard (the first marked ``resumed`` if the key resumes without a PLAY)."""
-        for n, p in enumerate(processed):
-            f = p.forecast
-            if f is not None:
-                record = ForecastRecord(
-                    key=key,
-                    timestamp=p.timestamp,
-                    model_id=p.model.model_id,
-                    probability=min(1.0, max(0.0, float(f.probability))),
-                    start=int(f.start),
-                    end=int(f.end),
-                    positive=bool(f.positive),
-                )
-                lines.append(encode(record))
-            delta = ScoreDelta(
-                key, p.timestamp, p.model.model_id, p.model.creation_method, p.resolved,
-                forecasts=int(f is not None), detections=int(p.detected), resumed=int(resumed and n == 0),
-            )  # fmt: skip
-            shard.deltas.append(delta.row())
+    def _emit(self, outcome: Processed, shard: ShardState, lines: list[str], *, resumed: bool) -> None:
+        """A forecast record (JSON line) into ``lines`` if the event gave a forecast, and its score-delta
+        row into the shard (marked ``resumed`` on a key's first event after a pause ended without PLAY)."""
+        f = outcome.forecast
+        ref = outcome.model
+        if f is not None:
+            lines.append(forecast_line(outcome.key, outcome.timestamp, ref.model_id, f.probability, f.start,
+                                       f.end, f.positive))  # fmt: skip
+        shard.deltas.append(delta_row(
+            outcome.key, outcome.timestamp, ref.model_id, ref.creation_method.value, outcome.resolved,
+            int(f is not None), int(outcome.detected), 1, int(resumed),
+        ))  # fmt: skip

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ __all__ = [
     "new_key_state",
     "on_event",
     "on_sync",
+    "swap_or_stay",
 ]
 
 
@@ -53,6 +54,12 @@ class EngineModel(Protocol):
     def step(self, state: Any, event: Mapping[str, Any]) -> tuple[Any, Any]: ...
 
     def adopt(self, state: Any) -> Any: ...
+
+    def symbol_of(self, event: Mapping[str, Any]) -> Any: ...
+
+    def step_many(
+        self, state: Any, symbols: Sequence[Any], timestamps: Sequence[int]
+    ) -> tuple[Any, list[Any]]: ...
 
 
 _LOG = logging.getLogger(__name__)
@@ -267,13 +274,8 @@ def _process(
     state: KeyState, key: str, event: Mapping[str, Any], models: ModelSource
 ) -> tuple[KeyState, Processed]:
     timestamp = int(event["timestamp"])
-    pending = state.pending
-    if pending is not None and timestamp >= pending.swap_at:
-        try:
-            state = _swap(state, models)
-        except (OSError, ValueError) as exc:  # unreadable file, or a model of another pattern
-            _LOG.error("key %s: cannot swap to %s, staying on %s: %s", key, pending.model, state.model, exc)
-            state = replace(state, pending=None)
+    if state.pending is not None and timestamp >= state.pending.swap_at:
+        state = swap_or_stay(state, models, key)
     model = models(state.model.path)
     run = state.run if state.run is not None else model.new_run()
     run, result = model.step(run, event)
@@ -294,12 +296,17 @@ def _process(
     return state, Processed(key, timestamp, state.model, result.forecast, bool(result.detected), resolved)
 
 
-def _swap(state: KeyState, models: ModelSource) -> KeyState:
-    """Adopt the key's run into the pending model and reset the counters kept since the last swap."""
+def swap_or_stay(state: KeyState, models: ModelSource, key: str) -> KeyState:
+    """Adopt the key's run into its pending model and reset the counters kept since the last swap; if the
+    model cannot be read or compiles another pattern, stay on the current model (logged)."""
     assert state.pending is not None
     target = state.pending.model
-    new_model = models(target.path)
-    run = new_model.adopt(state.run) if state.run is not None else None
+    try:
+        new_model = models(target.path)
+        run = new_model.adopt(state.run) if state.run is not None else None
+    except (OSError, ValueError) as exc:
+        _LOG.error("key %s: cannot swap to %s, staying on %s: %s", key, target, state.model, exc)
+        return replace(state, pending=None)
     return replace(
         state,
         model=target,

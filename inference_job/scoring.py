@@ -36,6 +36,7 @@ __all__ = [
     "AggregatorState",
     "ScoreDelta",
     "decode_batch",
+    "delta_row",
     "encode_batch",
     "metric_set",
     "on_delta",
@@ -59,14 +60,9 @@ class ScoreDelta:
     resumed: int = 0  # 1 on a key's first event replayed after its pause ended without a PLAY
 
     def row(self) -> list[Any]:
-        """Wire row: ``[key, timestamp, model_id, method, tp, tn, fp, fn, forecasts, detections, events]``,
-        plus ``resumed`` as a 12th element only when it is set (rows stay short, older rows stay valid)."""
-        r = self.resolved
-        row = [self.key, self.timestamp, self.model_id, self.creation_method.value,
-               r.tp, r.tn, r.fp, r.fn, self.forecasts, self.detections, self.events]  # fmt: skip
-        if self.resumed:
-            row.append(self.resumed)
-        return row
+        """Wire row (:func:`delta_row`)."""
+        return delta_row(self.key, self.timestamp, self.model_id, self.creation_method.value, self.resolved,
+                         self.forecasts, self.detections, self.events, self.resumed)  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(self.row(), separators=(",", ":"))
@@ -83,6 +79,20 @@ class ScoreDelta:
     @classmethod
     def from_json(cls, text: str) -> ScoreDelta:
         return cls.from_row(json.loads(text))
+
+
+def delta_row(
+    key: str, timestamp: int, model_id: str, method: str, resolved: Metrics, forecasts: int, detections: int,
+    events: int = 1, resumed: int = 0,
+) -> list[Any]:  # fmt: skip
+    """Wire row of a delta: ``[key, timestamp, model_id, method, tp, tn, fp, fn, forecasts, detections,
+    events]``, plus ``resumed`` as a 12th element only when it is set (rows stay short, older rows stay
+    valid). The engine calls this directly, once per event, without building a :class:`ScoreDelta`."""
+    r = resolved
+    row = [key, timestamp, model_id, method, r.tp, r.tn, r.fp, r.fn, forecasts, detections, events]
+    if resumed:
+        row.append(resumed)
+    return row
 
 
 def encode_batch(rows: Sequence[Sequence[Any]]) -> str:

@@ -15,7 +15,7 @@ A model file is JSON ``{"kind": "fake", "model_id": ..., "bias": ...}`` (see :fu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,23 @@ class FakeModel:
     def adopt(self, state: FakeRun) -> FakeRun:
         return replace(state, model_id=self.model_id, adopted_from=(*state.adopted_from, state.model_id))
 
+    def symbol_of(self, event: Mapping[str, Any]) -> float:
+        """What `step_many` needs of an event: its latitude (this model's only input)."""
+        return float(event.get("lat", 0.0))
+
+    def step_many(
+        self, state: FakeRun, symbols: Sequence[float], timestamps: Sequence[int]
+    ) -> tuple[FakeRun, list[FakeStepResult]]:
+        """`step` over events given as (latitude, timestamp) pairs."""
+        results = []
+        for lat, timestamp in zip(symbols, timestamps, strict=True):
+            state, result = self.step(state, {"lat": lat, "timestamp": timestamp})
+            results.append(result)
+        return state, results
+
     def step(self, state: FakeRun, event: Mapping[str, Any]) -> tuple[FakeRun, FakeStepResult]:
         counter = state.counter + 1
-        lat = float(event.get("lat", 0.0))
+        lat = self.symbol_of(event)
         detected = lat >= DETECTION_LAT
         resolved = ZERO
         still_open = []

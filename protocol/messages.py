@@ -122,6 +122,16 @@ class _InputEvent(BaseModel):
                     raise ValueError(f"extra attribute {name[:64]!r}: {problem}")
         return self
 
+    def as_record(self) -> dict[str, Any]:
+        """The event as a plain dict, equal to ``model_dump(mode="json")`` (declared fields, then extras).
+
+        Every declared field of an input event holds a JSON scalar and every extra attribute the JSON value
+        it was parsed from, so the dict is read off the instance instead of running the serialiser, which
+        cost more than the validation itself on the engine's per-event path.
+        """
+        extra = self.__pydantic_extra__
+        return {**self.__dict__, **extra} if extra else dict(self.__dict__)
+
 
 class MaritimeEvent(_InputEvent):
     """One AIS position report. ``timestamp`` is epoch seconds; ``mmsi`` is the partition key.

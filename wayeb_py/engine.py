@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -229,6 +229,81 @@ class SPSTModel:
             state.detections + 1 if detected else state.detections,
         )
         return new, StepResult(forecast, detected, resolved)
+
+    def step_many(
+        self, state: RunState, symbols: Sequence[int], timestamps: Sequence[int]
+    ) -> tuple[RunState, list[StepResult]]:
+        """`step_symbol` over a run of one key's already symbolised events (symbol ``-1`` = a reset event).
+
+        Equal to stepping the events one by one (state and results), but the run is walked on local
+        variables and the run state is built once at the end instead of once per event: this is the
+        engine's batch path, where a shard's batch holds several events of a key.
+        """
+        self._check_owner(state)
+        cap, start, delta, finals, leaf, rows, n_q = (
+            self._cap, self._start, self._delta, self._finals, self._leaf, self._rows, self._q
+        )  # fmt: skip
+        finals_enabled, deepest = self._finals_enabled, self._deepest
+        started, q, node, buf = state.started, state.sdfa_state, state.node, state.buffer
+        counter, pending, detections = state.counter, state.pending, state.detections
+        results: list[StepResult] = []
+        append = results.append
+        for symbol, timestamp in zip(symbols, timestamps, strict=True):
+            if symbol < 0:
+                started, q, node, buf = False, start, 0, ()
+                append(IDLE)
+                continue
+            buf = (symbol, *buf[: cap - 1])
+            node = deepest(buf)
+            if not started:
+                if not leaf[node]:
+                    append(IDLE)
+                    continue
+                started, q = True, start
+            counter += 1
+            q = delta[q][symbol]
+            detected = q in finals
+            resolved = ZERO
+            if pending:
+                tp = tn = fp = fn = 0
+                keep = []
+                for item in pending:
+                    s, e, pos = item
+                    if detected and s <= counter <= e:
+                        if pos:
+                            tp += 1
+                        else:
+                            fn += 1
+                    elif e <= counter:
+                        if pos:
+                            fp += 1
+                        else:
+                            tn += 1
+                    else:
+                        keep.append(item)
+                if len(keep) != len(pending):
+                    resolved = _metrics(tp, tn, fp, fn)
+                    pending = tuple(keep)
+            forecast = None
+            if finals_enabled or not detected:
+                v = node * n_q + q
+                row = rows[v]
+                if row is not None:
+                    prob, s, e, pos = row
+                    forecast = Forecast(int(timestamp), prob, s, e, pos, counter, v)
+                    pending = (*pending, (counter + s, counter + e, pos))
+            if detected:
+                detections += 1
+            append(StepResult(forecast, detected, resolved))
+        new = RunState(state.model_key, state.sdfa_key, started, q, node, buf, counter, pending, detections)
+        return new, results
+
+    def symbol_of(self, event: Mapping[str, Any]) -> int:
+        """The event's symbol for `step_many`: ``-1`` for a reset event, else the pattern's symbol
+        (raises the symbolizer's errors for an event it cannot map)."""
+        if is_reset_event(event):
+            return -1
+        return int(self.pattern.symbolizer.symbol(event))
 
     def flush(self, state: RunState) -> tuple[RunState, Metrics]:
         """End of stream: resolve every pending forecast as a miss (Wayeb scores open intervals the same

@@ -248,3 +248,26 @@ def test_batch_scoring_equals_stepping_event_by_event(
         r = result.resolved
         tp, tn, fp, fn = tp + r.tp, tn + r.tn, fp + r.fp, fn + r.fn
     assert (tp, tn, fp, fn) == (stepped.tp, stepped.tn, stepped.fp, stepped.fn)
+
+
+@PROPS
+@given(models(), event_streams(), st.sets(st.integers(1, 79), max_size=6))
+def test_step_many_over_chunks_equals_stepping_event_by_event(
+    model: SPSTModel, events: list[dict[str, Any]], cuts: set[int]
+) -> None:
+    """The engine's batch path: any chunking of a run gives the states and results of `step`."""
+    expected_state = model.new_run()
+    expected = []
+    for event in events:
+        expected_state, result = model.step(expected_state, event)
+        expected.append(result)
+    state = model.new_run()
+    results = []
+    bounds = [0, *sorted(c for c in cuts if c < len(events)), len(events)]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        chunk = events[a:b]
+        symbols = [model.symbol_of(e) for e in chunk]
+        state, out = model.step_many(state, symbols, [e["timestamp"] for e in chunk])
+        results += out
+    assert results == expected
+    assert state == expected_state
