@@ -12,12 +12,13 @@ __all__ = ["SDFA", "CompiledPattern", "PatternSyntaxError", "Symbolizer", "compi
 
 # SPST learning, forecasting, evaluation and the streaming engine.
 from wayeb_py.counting import CountCache, fit_counts
-from wayeb_py.engine import Forecast, RunState, SPSTModel, StepResult, score_stream
+from wayeb_py.engine import Forecast, RunState, SPSTModel, StepResult
 from wayeb_py.estimator import SPSTForecaster
 from wayeb_py.evaluation import Metrics
 from wayeb_py.forecasting import ForecastParams
 from wayeb_py.model_file import ModelFileError
 from wayeb_py.pst import CounterSuffixTree, LearnParams, PredictionSuffixTree
+from wayeb_py.scoring import score_stream
 
 __all__ += [
     "CountCache",

@@ -31,10 +31,20 @@ import numpy as np
 
 from .evaluation import ZERO, Metrics
 from .forecasting import ForecastParams, ForecastTable, VirtualAutomaton, build_forecast_table
+from .model_file import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    ModelFileError,
+    PatternDecoder,
+    decode_parts,
+    read_document,
+    read_document_bytes,
+    write_model,
+)
 from .pst import LearnParams, PredictionSuffixTree
 from .runstate import IDLE, Forecast, RunState, StepResult
 
-__all__ = ["Forecast", "RunState", "SPSTModel", "StepResult", "is_reset_event", "score_stream"]
+__all__ = ["Forecast", "RunState", "SPSTModel", "StepResult", "is_reset_event"]
 
 RESET_TIMESTAMP = -1
 _CONTEXT_CACHE_LIMIT = 200_000
@@ -344,16 +354,63 @@ class SPSTModel:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the model to a ``.spst`` file (atomic); see `wayeb_py.model_file`."""
-        from .model_file import write_model
-
         return write_model(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, **kwargs: Any) -> SPSTModel:
-        """Read a model written by `save` (raises `ModelFileError` on corrupt/foreign/newer files)."""
-        from .model_file import read_model
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        pattern_decoder: PatternDecoder | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> SPSTModel:
+        """Read a model written by `save`, within the given limits (raises `ModelFileError` on a corrupt,
+        foreign, oversized or newer file)."""
+        doc = read_document(path, max_bytes=max_bytes, max_depth=max_depth)
+        return cls._from_source(doc, str(path), pattern_decoder)
 
-        return read_model(path, **kwargs)
+    @classmethod
+    def from_bytes(
+        cls,
+        raw: bytes,
+        *,
+        source: str = "<bytes>",
+        pattern_decoder: PatternDecoder | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> SPSTModel:
+        """`load` for the content of a ``.spst`` file the caller has read (``source`` names it in errors)."""
+        doc = read_document_bytes(raw, source=source, max_depth=max_depth)
+        return cls._from_source(doc, source, pattern_decoder)
+
+    @classmethod
+    def from_document(
+        cls, doc: dict[str, Any], *, pattern_decoder: PatternDecoder | None = None, verify_key: bool = True
+    ) -> SPSTModel:
+        """Rebuild a model from `wayeb_py.model_file.encode_model` output; the stored fingerprint must be
+        the rebuilt model's (raises `ModelFileError` otherwise or on bad content)."""
+        parts = decode_parts(doc, pattern_decoder=pattern_decoder)
+        try:
+            model = cls(parts.pattern, parts.pst, parts.learn_params, parts.forecast_params, parts.provenance)
+        except (
+            KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError, RecursionError,
+            MemoryError,
+        ) as exc:  # fmt: skip
+            raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
+        if verify_key and parts.model_key != model.key:
+            raise ModelFileError(
+                "model fingerprint mismatch: the file content does not reproduce the stored model"
+            )
+        return model
+
+    @classmethod
+    def _from_source(
+        cls, doc: dict[str, Any], source: str, pattern_decoder: PatternDecoder | None
+    ) -> SPSTModel:
+        try:
+            return cls.from_document(doc, pattern_decoder=pattern_decoder)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{source}: {exc}") from exc
 
     # ------------------------------------------------------------------ internals
     def _check_owner(self, state: RunState) -> None:
@@ -394,6 +451,3 @@ def _metrics(tp: int, tn: int, fp: int, fn: int) -> Metrics:
         if len(_METRICS_CACHE) < 4096:
             _METRICS_CACHE[key] = m
     return m
-
-
-from .scoring import score_stream  # noqa: E402  (re-export; scoring depends on this module)

@@ -39,7 +39,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .forecasting import ForecastParams
 from .pst import LearnParams, PredictionSuffixTree
@@ -50,10 +50,11 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "ModelFileError",
-    "decode_model",
+    "ModelParts",
+    "decode_parts",
     "encode_model",
-    "read_model",
-    "read_model_bytes",
+    "read_document",
+    "read_document_bytes",
     "write_model",
 ]
 
@@ -61,7 +62,7 @@ MAGIC = "WAYEB-PY-SPST"
 FORMAT_NAME = "wayeb_py.spst"
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 256 << 20
-"""Largest model file :func:`read_model` accepts by default."""
+"""Largest model file :func:`read_document` accepts by default."""
 DEFAULT_MAX_DEPTH = 64
 """Deepest JSON nesting accepted by default; files written by `write_model` nest about ten levels."""
 
@@ -140,12 +141,23 @@ def encode_model(model: Any) -> dict[str, Any]:
     }
 
 
-def decode_model(
-    doc: dict[str, Any], *, pattern_decoder: PatternDecoder | None = None, verify_key: bool = True
-) -> Any:
-    """Rebuild an `SPSTModel` from `encode_model` output (raises ModelFileError on bad content)."""
-    from .engine import SPSTModel
+class ModelParts(NamedTuple):
+    """What a model file holds: the arguments of ``SPSTModel`` plus the stored fingerprint."""
 
+    pattern: Any
+    pst: PredictionSuffixTree
+    learn_params: LearnParams
+    forecast_params: ForecastParams
+    provenance: dict[str, Any]
+    model_key: Any
+
+
+def decode_parts(doc: dict[str, Any], *, pattern_decoder: PatternDecoder | None = None) -> ModelParts:
+    """The parts of a model from `encode_model` output (raises ModelFileError on bad content).
+
+    ``SPSTModel.from_document`` builds the model from them and checks the fingerprint; this module does not
+    import the engine, so that the engine can import it.
+    """
     if doc.get("format") != FORMAT_NAME:
         raise ModelFileError(f"not a {FORMAT_NAME} document (format={doc.get('format')!r})")
     version = doc.get("format_version")
@@ -161,7 +173,6 @@ def decode_model(
             int(lp["order"]), float(lp["p_min"]), float(lp["alpha"]), float(lp["gamma"]), float(lp["r"])
         )
         fparams = ForecastParams.from_dict(doc["forecast_params"])
-        model = SPSTModel(pattern, pst, learn, fparams, doc.get("provenance") or {})
     except ModelFileError:
         raise
     except (
@@ -169,11 +180,7 @@ def decode_model(
         RecursionError, MemoryError,
     ) as exc:  # fmt: skip
         raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
-    if verify_key and doc.get("model_key") != model.key:
-        raise ModelFileError(
-            "model fingerprint mismatch: the file content does not reproduce the stored model"
-        )
-    return model
+    return ModelParts(pattern, pst, learn, fparams, doc.get("provenance") or {}, doc.get("model_key"))
 
 
 def write_model(model: Any, path: str | Path) -> Path:
@@ -245,14 +252,11 @@ def _json_depth(body: bytes) -> int:
     return max(itertools.accumulate(steps, initial=0))
 
 
-def read_model_bytes(
-    raw: bytes,
-    *,
-    source: str = "<bytes>",
-    pattern_decoder: PatternDecoder | None = None,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-) -> Any:
-    """Decode the content of a ``.spst`` file that the caller has read (``source`` names it in errors)."""
+def read_document_bytes(
+    raw: bytes, *, source: str = "<bytes>", max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any]:
+    """The JSON document of a ``.spst`` file's content that the caller has read, after the header,
+    checksum and nesting checks (``source`` names it in errors)."""
     newline = raw.find(b"\n")
     head = raw[:newline].decode("ascii", errors="replace") if newline >= 0 else ""
     parts = head.split(" ")
@@ -279,20 +283,13 @@ def read_model_bytes(
         raise ModelFileError(f"{source} is corrupt (invalid JSON: {exc})") from exc
     if not isinstance(doc, dict):
         raise ModelFileError(f"{source} is corrupt (JSON body is not an object)")
-    try:
-        return decode_model(doc, pattern_decoder=pattern_decoder)
-    except ModelFileError as exc:
-        raise ModelFileError(f"{source}: {exc}") from exc
+    return doc
 
 
-def read_model(
-    path: str | Path,
-    *,
-    pattern_decoder: PatternDecoder | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_depth: int = DEFAULT_MAX_DEPTH,
-) -> Any:
-    """Load an `SPSTModel` from a ``.spst`` file written by `write_model`, within the given limits."""
+def read_document(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any]:
+    """The JSON document of a ``.spst`` file written by `write_model`, read within the given limits
+    (``SPSTModel.load`` builds the model from it)."""
     p = Path(path)
-    raw = _read_bounded(p, max_bytes)
-    return read_model_bytes(raw, source=str(p), pattern_decoder=pattern_decoder, max_depth=max_depth)
+    return read_document_bytes(_read_bounded(p, max_bytes), source=str(p), max_depth=max_depth)

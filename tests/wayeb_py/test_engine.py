@@ -11,13 +11,13 @@ import pytest
 from _data import demo_frame, pattern_files
 from _spst_helpers import DEMO_FORECAST, DEMO_LEARN, a_then_b, demo_frame_inline, demo_model
 
-from wayeb_py.engine import SPSTModel, is_reset_event, score_stream
+from wayeb_py.engine import SPSTModel, is_reset_event
 from wayeb_py.evaluation import Metrics
 from wayeb_py.forecasting import ForecastParams
 from wayeb_py.patterns import load_pattern
 from wayeb_py.pst import LearnParams, PredictionSuffixTree, build_cst, learn_pst
 from wayeb_py.runstate import RunState
-from wayeb_py.scoring import iter_steps
+from wayeb_py.scoring import iter_steps, score_stream
 
 
 def _run(model: SPSTModel, frame: pd.DataFrame) -> tuple[RunState, list]:

@@ -9,16 +9,17 @@ import pytest
 from _data import demo_frame, maritime_frame, pattern_files
 from _spst_helpers import decode_hand_pattern, demo_frame_inline, demo_model
 
-from wayeb_py.engine import SPSTModel, score_stream
+from wayeb_py.engine import SPSTModel
 from wayeb_py.estimator import SPSTForecaster
-from wayeb_py.model_file import FORMAT_VERSION, MAGIC, ModelFileError, read_model, write_model
+from wayeb_py.model_file import FORMAT_VERSION, MAGIC, ModelFileError, write_model
 from wayeb_py.patterns import load_pattern
+from wayeb_py.scoring import score_stream
 
 
 def test_round_trip_with_hand_built_pattern(tmp_path: Path) -> None:
     model = demo_model()
     path = write_model(model, tmp_path / "demo.spst")
-    loaded = read_model(path, pattern_decoder=decode_hand_pattern)
+    loaded = SPSTModel.load(path, pattern_decoder=decode_hand_pattern)
     assert loaded.key == model.key and loaded.pst == model.pst
     assert loaded.provenance == model.provenance
     frame = demo_frame_inline()
@@ -79,9 +80,9 @@ def test_corrupt_foreign_and_newer_files_raise(tmp_path: Path) -> None:
     }
     for message, path in cases.items():
         with pytest.raises(ModelFileError, match=message):
-            read_model(path, pattern_decoder=decode_hand_pattern)
+            SPSTModel.load(path, pattern_decoder=decode_hand_pattern)
     with pytest.raises(ModelFileError, match="cannot read"):
-        read_model(tmp_path / "missing.spst")
+        SPSTModel.load(tmp_path / "missing.spst")
 
 
 def test_inconsistent_content_is_detected(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_inconsistent_content_is_detected(tmp_path: Path) -> None:
     header = f"{MAGIC} {FORMAT_VERSION} sha256={hashlib.sha256(body).hexdigest()}\n".encode()
     path = _corrupt(tmp_path / "edited.spst", header + body)
     with pytest.raises(ModelFileError, match="fingerprint"):
-        read_model(path, pattern_decoder=decode_hand_pattern)
+        SPSTModel.load(path, pattern_decoder=decode_hand_pattern)
 
 
 def test_demo_model_from_compiled_pattern_round_trips(tmp_path: Path) -> None:

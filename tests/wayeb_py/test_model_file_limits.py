@@ -17,8 +17,6 @@ from wayeb_py.model_file import (
     FORMAT_VERSION,
     MAGIC,
     ModelFileError,
-    read_model,
-    read_model_bytes,
     write_model,
 )
 
@@ -36,20 +34,20 @@ def test_a_deeply_nested_file_is_a_model_file_error(tmp_path: Path) -> None:
     path = tmp_path / "deep.spst"
     path.write_bytes(_signed(body))
     with pytest.raises(ModelFileError, match=f"nests {levels + 1} levels, more than the limit"):
-        read_model(path)
+        SPSTModel.load(path)
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path: Path) -> None:
     body = json.dumps({"format": "other", "text": "[" * 500 + '\\"{' * 100}).encode()
     with pytest.raises(ModelFileError, match="not a wayeb_py.spst document"):
-        read_model_bytes(_signed(body), max_depth=2)
+        SPSTModel.from_bytes(_signed(body), max_depth=2)
 
 
 def test_a_real_model_fits_the_default_depth_and_a_tighter_limit_refuses_it(tmp_path: Path) -> None:
     path = write_model(demo_model(), tmp_path / "m.spst")
-    assert read_model(path, pattern_decoder=decode_hand_pattern).key == demo_model().key
+    assert SPSTModel.load(path, pattern_decoder=decode_hand_pattern).key == demo_model().key
     with pytest.raises(ModelFileError, match="more than the limit of 2"):
-        read_model(path, pattern_decoder=decode_hand_pattern, max_depth=2)
+        SPSTModel.load(path, pattern_decoder=decode_hand_pattern, max_depth=2)
     assert DEFAULT_MAX_DEPTH >= 32
 
 
@@ -67,14 +65,14 @@ def test_a_truncated_file_is_a_model_file_error(tmp_path: Path) -> None:
         path = tmp_path / f"cut{cut}.spst"
         path.write_bytes(good[:cut])
         with pytest.raises(ModelFileError):
-            read_model(path, pattern_decoder=decode_hand_pattern)
+            SPSTModel.load(path, pattern_decoder=decode_hand_pattern)
 
 
 def test_a_device_and_a_directory_are_not_model_files(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="not a regular file"):
-        read_model("/dev/zero")
+        SPSTModel.load("/dev/zero")
     with pytest.raises(ModelFileError, match="not a regular file"):
-        read_model(tmp_path)
+        SPSTModel.load(tmp_path)
 
 
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -83,7 +81,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 
     def load() -> None:
         try:
-            read_model(tmp_path / "pipe.spst")
+            SPSTModel.load(tmp_path / "pipe.spst")
         except BaseException as exc:  # noqa: BLE001 - handed back to the test
             errors.append(exc)
 
@@ -108,4 +106,4 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 )
 def test_malformed_content_is_a_model_file_error(body: bytes) -> None:
     with pytest.raises(ModelFileError):
-        read_model_bytes(_signed(body), source="hostile.spst")
+        SPSTModel.from_bytes(_signed(body), source="hostile.spst")

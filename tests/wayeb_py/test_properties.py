@@ -30,7 +30,7 @@ from wayeb_py.automata.sdfa import SDFA
 from wayeb_py.engine import RunState, SPSTModel
 from wayeb_py.estimator import SPSTForecaster
 from wayeb_py.forecasting import ForecastParams, VirtualAutomaton, waiting_times
-from wayeb_py.model_file import decode_model, encode_model, read_model, write_model
+from wayeb_py.model_file import encode_model, write_model
 from wayeb_py.pst import LearnParams, PredictionSuffixTree, build_cst, learn_pst
 from wayeb_py.scoring import iter_steps, score_stream
 
@@ -139,10 +139,10 @@ def test_model_file_round_trip_gives_an_equal_model_that_behaves_identically(
     model: SPSTModel, events: list[dict[str, Any]]
 ) -> None:
     doc = json.loads(json.dumps(encode_model(model), allow_nan=False))
-    decoded = decode_model(doc, pattern_decoder=decode_hand_pattern)
+    decoded = SPSTModel.from_document(doc, pattern_decoder=decode_hand_pattern)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_model(model, Path(tmp) / "m.spst")
-        loaded = read_model(path, pattern_decoder=decode_hand_pattern)
+        loaded = SPSTModel.load(path, pattern_decoder=decode_hand_pattern)
         again = write_model(loaded, Path(tmp) / "again.spst")
         assert again.read_bytes() == path.read_bytes()
     for other in (decoded, loaded):
