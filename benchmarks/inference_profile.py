@@ -5,8 +5,8 @@ called the way the operator calls it: ``EngineProcess.process_element`` on per-s
 (as :func:`~inference_job.event_batches.batch_in_jvm` forms them: ``batch_ms`` of events at
 ``rate`` events/s grouped by shard), with a stand-in for Flink's context and keyed state (the shard's
 ``MapState`` of ``KeyState`` objects and its ``ShardState``, both kept as Python objects as PyFlink's state
-cache keeps them; JSON -> validated event dict -> ``lifecycle.on_event`` -> wayeb step -> forecast JSON and
-a score-delta row, batches of deltas JSON). What PyFlink pays when a key's state is not in its cache
+cache keeps them; JSON -> validated event dict -> ``key_runs.run_events`` -> wayeb step_many -> forecast
+line and a score-delta row, batches of deltas JSON). What PyFlink pays when a key's state is not in its cache
 (pickle at the bundle's end, unpickle on the next read) is timed separately per key state.
 """
 
@@ -180,9 +180,11 @@ def profile_path(initial: ModelRef, values: Sequence[str], *, top: int = 12) -> 
 
 # function name fragments -> stage, matched on the cumulative time of the outermost call of each stage
 _STAGES = {
-    "parse (pydantic decode + dump)": ("codec.py", "decode"),
-    "engine step (lifecycle.on_event + wayeb)": ("lifecycle.py", "on_event"),
-    "emit (ForecastRecord JSON + delta row)": ("engine_process.py", "_emit"),
+    "parse (pydantic decode + as_record)": ("codec.py", "decode"),
+    "engine step (key_runs.run_events: symbolise + wayeb step_many)": ("key_runs.py", "run_events"),
+    "  of which symbolisation": ("engine.py", "symbol_of"),
+    "  of which wayeb step_many": ("engine.py", "step_many"),
+    "emit (forecast line + delta row)": ("engine_process.py", "_emit"),
     "delta batches (JSON)": ("engine_process.py", "_flush"),
 }
 
