@@ -64,7 +64,7 @@ from bench_common import (  # noqa: E402
 )
 from inference_profile import STATE_TARGET_BYTES, profile_path  # noqa: E402
 
-from inference_job.engine_process import resolve_initial_model  # noqa: E402
+from inference_job.models import resolve_initial_model  # noqa: E402
 from mocks.data_feeder import FeedRecord, load_records, order_by_event_time  # noqa: E402
 from protocol.settings import load_settings  # noqa: E402
 from rtcef_ops.flink_cluster import FlinkCluster, rest_get  # noqa: E402

@@ -23,9 +23,10 @@ from typing import Any
 
 from pyflink.common import Row
 
-from inference_job.engine_process import CONTROL_STATE, EngineProcess, ModelCache, _default_loader
+from inference_job.engine_process import CONTROL_STATE, EngineProcess
 from inference_job.event_batches import shard_of_raw
 from inference_job.lifecycle import KeyState, ModelRef
+from inference_job.models import ModelCache, default_loader
 from protocol.settings import Settings
 
 STATE_TARGET_BYTES = 2048
@@ -96,7 +97,7 @@ class EnginePath:
 
     def __init__(self, initial: ModelRef) -> None:
         self.engine = EngineProcess(initial)
-        self.engine.models = ModelCache(_default_loader)
+        self.engine.models = ModelCache(default_loader)
         self.runs = _MapState()
         self.shards = _ShardValueState()
         self.engine.runs = self.runs

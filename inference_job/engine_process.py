@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -68,6 +67,7 @@ from inference_job.event_batches import events_of
 from inference_job.key_runs import run_events, run_one_by_one
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_sync
 from inference_job.metrics import EngineMetrics
+from inference_job.models import ModelCache, creation_method_of, default_loader
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import delta_row, encode_batch
 from inference_job.shard import (
@@ -95,12 +95,9 @@ __all__ = [
     "END_OF_INPUT",
     "FORECASTS",
     "EngineProcess",
-    "ModelCache",
-    "ModelLoadError",
     "ShardState",
     "event_model",
     "partition_attribute",
-    "resolve_initial_model",
     "ticks_per_second",
 ]
 
@@ -130,76 +127,6 @@ def ticks_per_second(settings: Settings) -> int:
     return settings.domain.ticks_per_second
 
 
-class ModelLoadError(ValueError):
-    """A model file could not be loaded for a reason other than a bad file (a loader bug, exhaustion)."""
-
-
-class ModelCache:
-    """Models by path, loaded once per operator instance (least recently used evicted past ``size``)."""
-
-    def __init__(self, loader: Callable[[str], Any], size: int = 4) -> None:
-        self._loader = loader
-        self._size = size
-        self._models: OrderedDict[str, Any] = OrderedDict()
-
-    def __call__(self, path: str) -> Any:
-        model = self._models.get(path)
-        if model is None:
-            model = self._load(path)
-            self._models[path] = model
-            if len(self._models) > self._size:
-                self._models.popitem(last=False)
-        self._models.move_to_end(path)
-        return model
-
-    def _load(self, path: str) -> Any:
-        """The loader's model; any failure is a :class:`ModelLoadError`, so callers that keep the old
-        model on ``OSError``/``ValueError`` cover every way a load can fail (recursion, memory included)."""
-        try:
-            return self._loader(path)
-        except (OSError, ValueError):
-            raise
-        except Exception as exc:
-            raise ModelLoadError(f"model {path} cannot be loaded: {type(exc).__name__}: {exc}") from exc
-
-
-def resolve_initial_model(settings: Settings) -> ModelRef:
-    """The model keys start with: the registry's current model, else ``bootstrap_model_path``."""
-    from shared_volume.registry import load_registry
-
-    entry = load_registry(settings.registry_path).current_entry()
-    if entry is not None:
-        return ModelRef(entry.model_id, entry.path, entry.creation_method)
-    if settings.bootstrap_model_path is not None:
-        return ModelRef("initial", str(settings.bootstrap_model_path), CreationMethod.INITIAL)
-    raise FileNotFoundError(
-        f"no current model in {settings.registry_path} and BOOTSTRAP_MODEL_PATH is not set: "
-        "run `python -m inference_job.bootstrap` first"
-    )
-
-
-def _creation_method(registry_path: str | None, model_id: str) -> CreationMethod:
-    """How a model announced by PLAY was made, from the registry (retrain when unknown)."""
-    if registry_path:
-        try:
-            from shared_volume.registry import load_registry
-
-            entry = load_registry(Path(registry_path)).get(model_id)
-            if entry is not None:
-                return entry.creation_method
-        except (OSError, ValueError) as exc:
-            _LOG.warning("cannot read the model registry %s: %s", registry_path, exc)
-    return CreationMethod.RETRAIN
-
-
-def _default_loader(path: str, max_bytes: int = Settings.model_fields["max_model_bytes"].default) -> Any:
-    """Load a ``.spst`` model with wayeb_py's bounds: a regular file of at most ``max_bytes``, bounded
-    JSON depth (a FIFO, a device or a deeply nested file is a ``ModelFileError``, never a hang)."""
-    from wayeb_py.engine import SPSTModel
-
-    return SPSTModel.load(path, max_bytes=max_bytes)
-
-
 class EngineProcess(KeyedBroadcastProcessFunction):
     """Per-key forecasting with pause buffering, stream-time model swaps and batched score deltas."""
 
@@ -227,7 +154,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self.partition_attribute = partition_attribute
         self.ticks_per_second = ticks_per_second
         self.registry_path = registry_path
-        self.loader = loader or functools.partial(_default_loader, max_bytes=max_model_bytes)
+        self.loader = loader or functools.partial(default_loader, max_bytes=max_model_bytes)
         self.models_dir = models_dir
         self.max_model_bytes = max_model_bytes
         self.poll_ms = poll_ms
@@ -277,7 +204,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 yield self._dead_letter(self.sync_topic, reason, encode(sync))
                 sync = sync.model_copy(update={"model_id": None, "model_path": None})
         method = (
-            _creation_method(self.registry_path, sync.model_id) if sync.model_id else CreationMethod.RETRAIN
+            creation_method_of(self.registry_path, sync.model_id) if sync.model_id else CreationMethod.RETRAIN
         )
         control = on_sync(control, sync, creation_method=method, ticks_per_second=self.ticks_per_second)
         raw = json.dumps(control.to_dict())

@@ -94,6 +94,8 @@ def run_events(
     if segment is not None:
         assert current is not None
         current = _step(current, segment, key, processed)
+    if not processed:  # nothing ran: the key's state is left exactly as it was (control not applied)
+        return state, processed, failures
     return current, processed, failures
 
 

@@ -31,11 +31,11 @@ from inference_job.engine_process import (
     EngineProcess,
     event_model,
     partition_attribute,
-    resolve_initial_model,
     ticks_per_second,
 )
 from inference_job.event_batches import batch_in_jvm, key_by_shard, split_lines_in_jvm
 from inference_job.lifecycle import ModelRef
+from inference_job.models import resolve_initial_model
 from inference_job.observer import ObserverConfig
 from inference_job.observer_process import ObserverProcess
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME, ParseMessages

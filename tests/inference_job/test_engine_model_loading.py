@@ -17,9 +17,10 @@ import pytest
 from flink_fakes import FakeTimerService
 from metric_fakes import FakeMetricsRuntime
 
-from inference_job.engine_process import FORECASTS, EngineProcess, ModelCache, ModelLoadError
+from inference_job.engine_process import FORECASTS, EngineProcess
 from inference_job.event_batches import split_lines
 from inference_job.lifecycle import ModelRef
+from inference_job.models import ModelCache, ModelLoadError
 from inference_job.parse_messages import DEAD_LETTERS
 from mocks.fake_engine import load, write_model
 from protocol.codec import decode

@@ -12,14 +12,13 @@ from flink_common.timers import LOST_TIMER_MS
 from inference_job.engine_process import (
     END_OF_INPUT,
     FORECASTS,
-    ModelCache,
     event_model,
     partition_attribute,
-    resolve_initial_model,
     ticks_per_second,
 )
 from inference_job.event_batches import shard_of
 from inference_job.lifecycle import ModelRef
+from inference_job.models import ModelCache, resolve_initial_model
 from inference_job.parse_messages import DEAD_LETTERS
 from protocol.codec import decode
 from protocol.messages import CardTransaction, CreationMethod, DeadLetter, EngineSync, SyncType

@@ -110,7 +110,7 @@ def _failures(failures: list[Any]) -> list[tuple[int, str, str]]:
     return [(f.index, type(f.error).__name__, str(f.error)) for f in failures]
 
 
-@settings(max_examples=60, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(scenario=scenarios())
 def test_batches_equal_one_event_at_a_time(
     models: Models, scenario: tuple[list[list[dict[str, Any]]], list[EngineSync | None]]
@@ -156,3 +156,16 @@ def test_an_event_that_cannot_be_mapped_fails_alone(models: Models) -> None:
     assert "lon" in str(failures[0].error)
     assert [i for i, _ in outcomes] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     assert state is not None and state.events == 9
+
+
+def test_a_batch_in_which_every_event_fails_leaves_the_state_as_it_was(models: Models) -> None:
+    """Control is applied by an event that runs; a batch of failures changes nothing (as one at a time)."""
+    events = _track(random.Random(9), 6)
+    state, _, _ = run_events(None, ControlState(), "v1", events[:3], models, models.refs["m0"])
+    control = on_sync(ControlState(), EngineSync(type=SyncType.PLAY, timestamp=events[5]["timestamp"],
+                                                 model_id="m1", model_path=models.refs["m1"].path))  # fmt: skip
+    bad = [{k: v for k, v in e.items() if k != "lat"} for e in events[3:]]
+    after, outcomes, failures = run_events(state, control, "v1", bad, models, models.refs["m0"])
+    assert after is state and not outcomes and len(failures) == 3
+    expected, _, _ = run_one_by_one(state, control, "v1", bad, models, models.refs["m0"])
+    assert after == expected
