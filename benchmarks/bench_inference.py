@@ -79,16 +79,22 @@ VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "throughput": {},  # set through Settings (SETTINGS_VARIANTS), like the two below
     "low-latency": {},
+    "shards-32": {},
+    "shards-16": {},
 }  # fmt: skip
 SETTINGS_VARIANTS: dict[str, dict[str, str]] = {
     "throughput": {"PYTHON_BUNDLE_TIME_MS": "1000", "BUFFER_TIMEOUT_MS": "100", "EVENT_BATCH_MS": "100"},
     "low-latency": {"PYTHON_BUNDLE_SIZE": "1000", "PYTHON_BUNDLE_TIME_MS": "20", "BUFFER_TIMEOUT_MS": "10",
                     "EVENT_BATCH_MS": "20"},
+    "shards-32": {"ENGINE_SHARDS": "32"},
+    "shards-16": {"ENGINE_SHARDS": "16"},
 }  # fmt: skip
 DESCRIPTIONS = {
     "default": "the job's defaults: bundle 100000 / 50 ms, buffer timeout 10 ms, 50 ms event batches",
     "throughput": "PyFlink's bundle time (1000 ms), buffer timeout 100 ms, 100 ms event batches",
     "low-latency": "bundle 1000 / 20 ms, buffer timeout 10 ms, 20 ms event batches",
+    "shards-32": "the defaults with ENGINE_SHARDS=32 (fewer, larger shard batches and state commits)",
+    "shards-16": "the defaults with ENGINE_SHARDS=16",
 }
 
 

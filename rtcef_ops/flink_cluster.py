@@ -13,12 +13,15 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from rtcef_ops.flink_config import REST_PORT, embedded_config_yaml
 from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
@@ -256,13 +259,19 @@ class FlinkCluster:
         raise RuntimeErrorWithHint(f"flink: not healthy after {timeout_s:.0f}s; see {self.paths.flink_log}")
 
     def stop_taskmanager(self, pid: int, *, kill: bool = False, timeout_s: float = 30.0) -> None:
-        """Stop one TaskManager process (``kill``: SIGKILL at once, as a crash would) and forget its pid."""
+        """Stop one TaskManager process (``kill``: SIGKILL at once, as a crash would) and forget its pid.
+
+        A TaskManager killed outright leaves its Python workers behind (they do not notice that their
+        runner is gone); they are stopped once it is dead, as a container runtime would take them with it.
+        """
+        workers = python_workers(pid)
         os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+        stop_processes(workers)
         for pid_file in self.paths.flink_pid.glob("*taskexecutor*.pid"):
             kept = [w for w in pid_file.read_text().split() if w.isdigit() and int(w) != pid]
             pid_file.write_text("".join(f"{w}\n" for w in kept))
@@ -283,6 +292,10 @@ class FlinkCluster:
             pid_file.unlink()
         if pids:
             print(f"flink: stopped (pids {pids})")
+        orphans = orphaned_python_workers()
+        if orphans:
+            stop_processes(orphans)
+            print(f"flink: stopped {len(orphans)} Python worker process(es) left by TaskManagers that died")
 
     def jobs(self) -> list[dict[str, Any]]:
         """Jobs known to the cluster, newest first: id, name, state."""
@@ -295,3 +308,55 @@ class FlinkCluster:
 
     def flink_cli(self) -> Path:
         return self.home / "bin" / "flink"
+
+
+_WORKER_MARKS = ("pyflink-udf-runner.sh", "pyflink.fn_execution.beam.beam_boot")
+
+
+def _is_python_worker(process: psutil.Process) -> bool:
+    """A PyFlink Python worker (runner script or Beam boot) of this installation's virtual environment."""
+    try:
+        command = " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return any(mark in command for mark in _WORKER_MARKS) and sys.prefix in command
+
+
+def python_workers(taskmanager_pid: int) -> list[psutil.Process]:
+    """The Python worker processes under a TaskManager (runner scripts and the interpreters they start)."""
+    try:
+        children = psutil.Process(taskmanager_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [child for child in children if _is_python_worker(child)]
+
+
+def orphaned_python_workers() -> list[psutil.Process]:
+    """This installation's Python workers whose TaskManager is gone: no Java process among their
+    ancestors (a worker of a live TaskManager or of a test's local cluster is never among them)."""
+    found: list[psutil.Process] = []
+    for process in psutil.process_iter():
+        if not _is_python_worker(process):
+            continue
+        try:
+            ancestors = process.parents()
+            if not any(parent.name() == "java" for parent in ancestors):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def stop_processes(processes: list[psutil.Process], timeout_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL what is still alive after ``timeout_s`` (processes already gone are skipped)."""
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(processes, timeout=timeout_s)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
