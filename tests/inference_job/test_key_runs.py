@@ -162,8 +162,9 @@ def test_a_batch_in_which_every_event_fails_leaves_the_state_as_it_was(models: M
     """Control is applied by an event that runs; a batch of failures changes nothing (as one at a time)."""
     events = _track(random.Random(9), 6)
     state, _, _ = run_events(None, ControlState(), "v1", events[:3], models, models.refs["m0"])
-    control = on_sync(ControlState(), EngineSync(type=SyncType.PLAY, timestamp=events[5]["timestamp"],
-                                                 model_id="m1", model_path=models.refs["m1"].path))  # fmt: skip
+    play = EngineSync(type=SyncType.PLAY, timestamp=events[5]["timestamp"], model_id="m1",
+                      model_path=models.refs["m1"].path)  # fmt: skip
+    control = on_sync(ControlState(), play)
     bad = [{k: v for k, v in e.items() if k != "lat"} for e in events[3:]]
     after, outcomes, failures = run_events(state, control, "v1", bad, models, models.refs["m0"])
     assert after is state and not outcomes and len(failures) == 3
