@@ -17,7 +17,7 @@ So progress is measured in event time but trusted only after ``hold_ms`` of proc
   earliest of them, not merely the first to arrive.
 
 Deltas from shards that lag by more than ``hold_ms`` still count, in the oldest open interval
-(:func:`~inference_job.scoring.on_deltas`). At the end of a bounded input everything is folded and closed.
+(:func:`~inference_job.scoring.on_rows`). At the end of a bounded input everything is folded and closed.
 
 **Outliers** (with ``ahead`` given): progress is not the newest delta timestamp but that of an
 :class:`~inference_job.event_time.EventClock` over the deltas, and a delta stamped more than ``ahead``
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inference_job.event_time import EventClock, Judged, admit, drain
-from inference_job.scoring import AggregatorState, ScoreDelta, on_deltas, on_watermark
+from inference_job.scoring import AggregatorState, on_rows, on_watermark
 from protocol.messages import ScoreReport
 
 __all__ = ["ClosingState", "on_batch", "on_end", "on_poll"]
@@ -126,7 +126,7 @@ def on_batch(
     if state.scores.origin is None:
         since = state.held_since if state.held_since is not None else now_ms
         return replace(state, held=(*state.held, *map(tuple, rows)), held_since=since)
-    scores, _ = on_deltas(state.scores, [ScoreDelta.from_row(r) for r in rows], interval)
+    scores, _ = on_rows(state.scores, rows, interval)
     return replace(state, scores=scores)
 
 
@@ -181,5 +181,5 @@ def _clock_from(data: Any) -> EventClock[tuple[Any, ...]]:
 def _fold_held(state: ClosingState, interval: int) -> ClosingState:
     """Fold the held rows oldest first, so the grid's origin is the earliest delta received."""
     held = sorted(state.held, key=lambda row: int(row[1]))
-    scores, _ = on_deltas(state.scores, [ScoreDelta.from_row(r) for r in held], interval)
+    scores, _ = on_rows(state.scores, held, interval)
     return replace(state, scores=scores, held=(), held_since=None)

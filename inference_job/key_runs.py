@@ -30,7 +30,7 @@ from inference_job.lifecycle import (
     on_event,
     swap_or_stay,
 )
-from wayeb_py.evaluation import ZERO
+from wayeb_py.evaluation import ZERO, Metrics
 
 __all__ = ["Failure", "run_events", "run_one_by_one"]
 
@@ -105,15 +105,15 @@ def _step(state: KeyState, segment: _Segment, key: str, processed: list[tuple[in
     run = state.run if state.run is not None else model.new_run()
     run, results = model.step_many(run, segment.symbols, segment.timestamps)
     ref = state.model
-    runtime = state.runtime
-    detections = 0
+    tp = tn = fp = fn = detections = 0
     for index, timestamp, result in zip(segment.indices, segment.timestamps, results, strict=True):
         resolved = result.resolved
         if resolved is not ZERO:
-            runtime = runtime + resolved
+            tp, tn, fp, fn = tp + resolved.tp, tn + resolved.tn, fp + resolved.fp, fn + resolved.fn
         detected = bool(result.detected)
         detections += detected
         processed.append((index, Processed(key, timestamp, ref, result.forecast, detected, resolved)))
+    runtime = state.runtime + Metrics(tp, tn, fp, fn) if tp or tn or fp or fn else state.runtime
     return KeyState(
         model=ref,
         run=run,

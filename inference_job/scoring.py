@@ -41,6 +41,7 @@ __all__ = [
     "metric_set",
     "on_delta",
     "on_deltas",
+    "on_rows",
     "on_watermark",
 ]
 
@@ -227,41 +228,52 @@ def on_delta(state: AggregatorState, delta: ScoreDelta, interval: int) -> tuple[
 def on_deltas(
     state: AggregatorState, deltas: Iterable[ScoreDelta], interval: int
 ) -> tuple[AggregatorState, list[int]]:
-    """Add deltas in order; returns the new state and the ends of the intervals they landed in.
+    """Add deltas in order; returns the new state and the ends of the intervals they landed in
+    (:func:`on_rows` on their wire rows)."""
+    return on_rows(state, [d.row() for d in deltas], interval)
+
+
+def on_rows(
+    state: AggregatorState, rows: Iterable[Sequence[Any]], interval: int
+) -> tuple[AggregatorState, list[int]]:
+    """Add delta rows (:func:`delta_row` layout) in order; returns the new state and the ends of the
+    intervals they landed in.
 
     Equivalent to folding them one by one (the first delta ever seen fixes the origin; a delta older than
     the oldest open interval lands in it); the batch is folded into mutable accumulators and the frozen
-    state is rebuilt once.
+    state is rebuilt once. The rows are read as they arrive, without a :class:`ScoreDelta` per row: this
+    runs in the single aggregator for every event of the job.
     """
     origin = state.origin
     first_open = state.first_open
     # index -> [events, last_timestamp, {model_id: [method, tp, tn, fp, fn, first_seen]}, resumed]
     touched: dict[int, list[Any]] = {}
     detections = state.detections
-    for d in deltas:
+    for row in rows:
+        timestamp = row[1]
         if origin is None:
-            origin = d.timestamp
-        index = max((d.timestamp - origin) // interval, first_open)
+            origin = timestamp
+        index = max((timestamp - origin) // interval, first_open)
         acc = touched.get(index)
         if acc is None:
             current = state.open.get(index) or Interval(index)
             models = current.by_model
             by_model = {m: [c.creation_method, *_counts(c.resolved), c.first_seen] for m, c in models.items()}
             acc = touched[index] = [current.events, current.last_timestamp, by_model, current.resumed]
-        acc[1] = max(acc[1], d.timestamp) if acc[0] else d.timestamp
-        acc[0] += d.events
-        acc[3] += d.resumed
-        counts = acc[2].get(d.model_id)
+        acc[1] = max(acc[1], timestamp) if acc[0] else timestamp
+        acc[0] += row[10]
+        if len(row) > 11:
+            acc[3] += row[11]
+        counts = acc[2].get(row[2])
         if counts is None:
-            counts = acc[2][d.model_id] = [d.creation_method, 0, 0, 0, 0, d.timestamp]
-        elif d.timestamp < counts[5]:
-            counts[5] = d.timestamp  # first seen in event time, whatever the arrival order
-        r = d.resolved
-        counts[1] += r.tp
-        counts[2] += r.tn
-        counts[3] += r.fp
-        counts[4] += r.fn
-        detections += d.detections
+            counts = acc[2][row[2]] = [CreationMethod(row[3]), 0, 0, 0, 0, timestamp]
+        elif timestamp < counts[5]:
+            counts[5] = timestamp  # first seen in event time, whatever the arrival order
+        counts[1] += row[4]
+        counts[2] += row[5]
+        counts[3] += row[6]
+        counts[4] += row[7]
+        detections += row[9]
     if origin is None:
         return state, []
     opened = dict(state.open)
