@@ -453,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{tms} TaskManager(s): warm-up run of the identity job, not counted]", flush=True)
                     run_identity(records, data_dir, args, parallelism)
                     warmed.add(tms)
-                print(f"[{tms} TaskManager(s), parallelism {parallelism}, run {run}/{args.repeat}: the PyFlink "
-                      "identity job on the same backlog]", flush=True)  # fmt: skip
+                print(f"[{tms} TaskManager(s), parallelism {parallelism}, run {run}/{args.repeat}: the "
+                      "PyFlink identity job on the same backlog]", flush=True)  # fmt: skip
                 floor = run_identity(records, data_dir, args, parallelism)
                 floor["run"] = run
                 results["variants"].append(floor)
