@@ -64,6 +64,7 @@ from bench_common import (  # noqa: E402
 )
 from inference_profile import STATE_TARGET_BYTES, profile_path  # noqa: E402
 
+from inference_job.main import BUFFER_TIMEOUT_MS, BUNDLE_TIME_MS  # noqa: E402
 from inference_job.models import resolve_initial_model  # noqa: E402
 from mocks.data_feeder import FeedRecord, load_records, order_by_event_time  # noqa: E402
 from protocol.settings import load_settings  # noqa: E402
@@ -218,14 +219,17 @@ def run_identity(
     records: list[FeedRecord], data_dir: Path, args: argparse.Namespace, parallelism: int
 ) -> dict[str, Any]:
     """The floor of the data plane on the same backlog and cluster: the PyFlink identity job
-    (``benchmarks/jobs/passthrough_job.py``: Kafka -> one Python map -> Kafka) at the same parallelism."""
+    (``benchmarks/jobs/passthrough_job.py``: Kafka -> one Python map -> Kafka) at the same parallelism
+    and with the inference job's default bundle time and buffer timeout (with PyFlink's 1 s bundles its
+    output leaves in bursts that the sustained-rate measure overstates)."""
     out: dict[str, Any] = {"variant": "identity", "parallelism": parallelism,
                            "taskmanagers": FlinkCluster(RuntimePaths()).taskmanager_count()}  # fmt: skip
     backlog = records[: args.backlog]
     job_ids: list[str] = []
     with cluster_lock():
-        env, settings, _ = isolated_env(data_dir, None, {"PARALLELISM": str(parallelism)}, prefix="benchid",
-                                        partitions=PARTITIONS)  # fmt: skip
+        latency = {"PYTHON_BUNDLE_TIME_MS": str(BUNDLE_TIME_MS), "BUFFER_TIMEOUT_MS": str(BUFFER_TIMEOUT_MS)}
+        env, settings, _ = isolated_env(data_dir, None, {"PARALLELISM": str(parallelism), **latency},
+                                        prefix="benchid", partitions=PARTITIONS)  # fmt: skip
         collector: TopicCollector | None = None
         try:
             send_paced(bench_producer(settings.kafka_bootstrap_servers), settings.input_topic,
