@@ -134,28 +134,33 @@ class WayebBackend:
         return {}
 
     def score(self, model: SPSTModel, runs: Runs, week: int) -> tuple[Runs, Metrics]:
-        """Step every event of the week through its key's run; sum the forecasts resolved meanwhile."""
+        """Step every event of the week through its key's run; sum the forecasts resolved meanwhile.
+
+        Each key's events of the week run together (``step_many``, a reset as symbol -1), as the
+        inference engine runs a shard batch; the sums do not depend on how keys interleave.
+        """
         w = self.weeks[week]
         runs = dict(runs)
-        tp = tn = fp = fn = 0
-        step, reset, new_run = model.step_symbol, model.reset, model.new_run
-        symbols, keys, stamps, resets = self._symbols, self._keys, self._stamps, self._resets
+        by_key: dict[Any, list[int]] = {}
+        keys = self._keys
         for i in range(w.lo, w.hi):
-            key = keys[i]
+            by_key.setdefault(keys[i], []).append(i)
+        symbols, stamps, resets = self._symbols, self._stamps, self._resets
+        tp = tn = fp = fn = 0
+        for key, rows in by_key.items():
             state = runs.get(key)
             if state is None:
-                state = new_run()
-            if resets[i]:
-                runs[key] = reset(state)
-                continue
-            state, result = step(state, symbols[i], stamps[i])
+                state = model.new_run()
+            run_symbols = [-1 if resets[i] else symbols[i] for i in rows]
+            state, results = model.step_many(state, run_symbols, [stamps[i] for i in rows])
             runs[key] = state
-            r = result.resolved
-            if r:
-                tp += r.tp
-                tn += r.tn
-                fp += r.fp
-                fn += r.fn
+            for result in results:
+                r = result.resolved
+                if r:
+                    tp += r.tp
+                    tn += r.tn
+                    fp += r.fp
+                    fn += r.fn
         return runs, Metrics(tp, tn, fp, fn)
 
     def swap(self, old: SPSTModel, new: SPSTModel, runs: Runs) -> Runs:

@@ -174,71 +174,9 @@ class SPSTModel:
         return replace(state, started=False, sdfa_state=self._start, node=0, buffer=())
 
     def step_symbol(self, state: RunState, symbol: int, timestamp: int = 0) -> tuple[RunState, StepResult]:
-        """`step` for an already symbolised, non-reset event (the fast path of batch scoring)."""
-        buf = (symbol, *state.buffer[: self._cap - 1])
-        node = self._deepest(buf)
-        if state.started:
-            q = state.sdfa_state
-        elif self._leaf[node]:
-            q = self._start
-        else:
-            idle = RunState(
-                state.model_key,
-                state.sdfa_key,
-                False,
-                state.sdfa_state,
-                node,
-                buf,
-                state.counter,
-                state.pending,
-                state.detections,
-            )
-            return idle, IDLE
-        counter = state.counter + 1
-        q2 = self._delta[q][symbol]
-        detected = q2 in self._finals
-        resolved = ZERO
-        pending = state.pending
-        if pending:
-            tp = tn = fp = fn = 0
-            keep = []
-            for item in pending:
-                s, e, pos = item
-                if detected and s <= counter <= e:
-                    if pos:
-                        tp += 1
-                    else:
-                        fn += 1
-                elif e <= counter:
-                    if pos:
-                        fp += 1
-                    else:
-                        tn += 1
-                else:
-                    keep.append(item)
-            if len(keep) != len(pending):
-                resolved = _metrics(tp, tn, fp, fn)
-                pending = tuple(keep)
-        forecast = None
-        if self._finals_enabled or not detected:
-            v = node * self._q + q2
-            row = self._rows[v]
-            if row is not None:
-                prob, s, e, pos = row
-                forecast = Forecast(timestamp, prob, s, e, pos, counter, v)
-                pending = (*pending, (counter + s, counter + e, pos))
-        new = RunState(
-            state.model_key,
-            state.sdfa_key,
-            True,
-            q2,
-            node,
-            buf,
-            counter,
-            pending,
-            state.detections + 1 if detected else state.detections,
-        )
-        return new, StepResult(forecast, detected, resolved)
+        """`step` for an already symbolised, non-reset event: `step_many` over that one event."""
+        new, results = self.step_many(state, (symbol,), (timestamp,))
+        return new, results[0]
 
     def step_many(
         self, state: RunState, symbols: Sequence[int], timestamps: Sequence[int]

@@ -59,10 +59,8 @@ def card_payloads(draw: st.DrawFn) -> dict[str, Any]:
     return {**draw(_extras), **payload}
 
 
-@settings(max_examples=200, deadline=None)
-@given(payload=maritime_payloads())
-def test_maritime_record_equals_json_dump(payload: dict[str, Any]) -> None:
-    event = decode(MaritimeEvent, json.dumps(payload))
+def _check_record(model: type[MaritimeEvent] | type[CardTransaction], payload: dict[str, Any]) -> None:
+    event = decode(model, json.dumps(payload))
     dumped = event.model_dump(mode="json")
     record = event.as_record()
     assert record == dumped
@@ -71,13 +69,15 @@ def test_maritime_record_equals_json_dump(payload: dict[str, Any]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(payload=maritime_payloads())
+def test_maritime_record_equals_json_dump(payload: dict[str, Any]) -> None:
+    _check_record(MaritimeEvent, payload)
+
+
+@settings(max_examples=200, deadline=None)
 @given(payload=card_payloads())
 def test_card_record_equals_json_dump(payload: dict[str, Any]) -> None:
-    event = decode(CardTransaction, json.dumps(payload))
-    dumped = event.model_dump(mode="json")
-    record = event.as_record()
-    assert record == dumped
-    assert list(record) == list(dumped)
+    _check_record(CardTransaction, payload)
 
 
 def test_record_is_a_copy() -> None:
