@@ -18,6 +18,9 @@ _TOOL_PREFIXES = tuple(
     os.path.abspath(folder) + os.sep
     for folder in {sys.base_prefix, sys.prefix, sys.exec_prefix, tempfile.gettempdir()}
 )
+IN_TEMP_FOLDER = any(_PARENT_PREFIX.startswith(prefix) for prefix in _TOOL_PREFIXES)
+"""The clone sits in the temporary folder (or the Python installation): everything beside it is then the
+tools' own (tests' temporary files), so the audit cannot tell a sibling from them and records nothing."""
 OUTSIDE_READS: list[str] = []
 """Paths beside the repository (in its parent folder, not in the repository) that a test process opened."""
 
