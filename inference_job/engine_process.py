@@ -387,7 +387,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
                 yield from self._replay(reason, control, shard, lines)
         if lines:
             yield self._forecasts(lines, ctx)
-        if shard.deltas:
+        while shard.deltas:
             yield self._flush(shard)
         if not end_of_input:
             self._arm_timers(shard, ctx)

@@ -80,7 +80,9 @@ def _run(models: Models, tmp: Path, stream: list[dict[str, Any]], window: int) -
         elif isinstance(value, tuple):
             letters.append(json.loads(value[1])["reason"])
         else:
-            for row in decode_rows(value):
+            rows = decode_rows(value)
+            assert 1 <= len(rows) <= 7  # SCORE_BATCH_SIZE bounds every delta record
+            for row in rows:
                 deltas[row[0]].append(row)
     return {"forecasts": dict(forecasts), "deltas": dict(deltas), "letters": sorted(letters)}
 
