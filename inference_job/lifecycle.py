@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from protocol.messages import CreationMethod, EngineSync, SyncType
 from wayeb_py.evaluation import ZERO, Metrics
@@ -149,9 +149,8 @@ def on_sync(
 # ----------------------------------------------------------------------------------------- per key
 
 
-@dataclass(frozen=True, slots=True)
-class Processed:
-    """The outcome of one event for one key."""
+class Processed(NamedTuple):
+    """The outcome of one event for one key (a named tuple: one is built per event)."""
 
     key: str
     timestamp: int

@@ -8,7 +8,7 @@ keep their meaning when the run moves to another model (`SPSTModel.adopt`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .evaluation import ZERO, Metrics
 
@@ -80,9 +80,8 @@ class RunState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """A forecast emitted after an event.
+class Forecast(NamedTuple):
+    """A forecast emitted after an event (a named tuple: one is built per forecast on the hot path).
 
     Attributes:
         timestamp: timestamp of the event after which the forecast was made.
@@ -115,9 +114,8 @@ class Forecast:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """Outcome of one event.
+class StepResult(NamedTuple):
+    """Outcome of one event (a named tuple: one is built per event on the hot path).
 
     Attributes:
         forecast: the forecast emitted after the event, if any.
