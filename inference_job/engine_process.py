@@ -5,11 +5,12 @@ Wiring: ``key_by_shard(batches).connect(control.broadcast(CONTROL_STATE))`` (see
 (vessel, card) keeps its own engine state in an entry of the shard's ``MapState``, so runs stay isolated
 per partition key and are restored after a restart, and rescaling moves whole shards. An input record is a
 JSON array of the shard's raw events in arrival order: each is decoded here (undecodable ones become dead
-letters) and run through its key's engine. The forecasts of one call leave as one record of JSON lines
-(split into one Kafka record each in the JVM). The score deltas of all keys of a shard are collected in
-the shard's state and sent to the single aggregator as one record
-(:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending or ``flush_ms`` of
-processing time after the first one.
+letters), and the events that run go through their keys' engines, each key's together
+(:func:`~inference_job.key_runs.run_events`), their outputs in arrival order. The forecasts of one call
+leave as one record of JSON lines (split into one Kafka record each in the JVM). The score deltas of all
+keys of a shard are collected in the shard's state and sent to the single aggregator as records of at most
+``batch_size`` rows (:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending
+or ``flush_ms`` of processing time after the first one.
 
 PyFlink cannot apply a broadcast element to every key's state (``applyToKeyedState`` is not supported),
 so the control stream only updates the broadcast :class:`~inference_job.lifecycle.ControlState`; each
@@ -35,9 +36,9 @@ meanwhile), and an event-time timer at :data:`END_OF_INPUT`, reached only by the
 bounded input, which flushes everything (a bounded run never loses events or deltas, even if it ends
 paused).
 
-Models are loaded once per operator through :class:`ModelCache` (keyed by path). Outputs: main = delta
-batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record per call) and
-``dead_letters``.
+Models are loaded once per operator through :class:`~inference_job.models.ModelCache` (keyed by path).
+Outputs: main = delta batches; side outputs ``forecasts`` (``ForecastRecord`` JSON lines, one record per
+call) and ``dead_letters``.
 
 Metrics (:class:`~inference_job.metrics.EngineMetrics`, docs/metrics.md): events in, forecasts out, events
 dead-lettered, key swaps, paused, events held, the model in use, and the forecast latency: per call that

@@ -32,7 +32,7 @@ from inference_job.lifecycle import (
 )
 from wayeb_py.evaluation import ZERO, Metrics
 
-__all__ = ["Failure", "run_events", "run_one_by_one"]
+__all__ = ["Failure", "KeyRun", "run_events", "run_one_by_one"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,10 @@ class Failure:
 
     index: int
     error: Exception
+
+
+KeyRun = tuple[KeyState | None, list[tuple[int, Processed]], list[Failure]]
+"""What running a key's events gives: its new state, ``(index, outcome)`` per event that ran, failures."""
 
 
 @dataclass(slots=True)
@@ -60,7 +64,7 @@ def run_events(
     events: Sequence[Mapping[str, Any]],
     models: ModelSource,
     initial: ModelRef,
-) -> tuple[KeyState | None, list[tuple[int, Processed]], list[Failure]]:
+) -> KeyRun:
     """Run ``events`` (one key's, in arrival order) through the key's engine.
 
     Returns the key's new state (None only if it had none and every event failed), ``(index, Processed)``
@@ -134,7 +138,7 @@ def run_one_by_one(
     events: Sequence[Mapping[str, Any]],
     models: ModelSource,
     initial: ModelRef,
-) -> tuple[KeyState | None, list[tuple[int, Processed]], list[Failure]]:
+) -> KeyRun:
     """:func:`run_events` one event at a time through :func:`~inference_job.lifecycle.on_event`: an event
     that raises anything is a failure and leaves the state as it was (the reference, and the fallback)."""
     processed: list[tuple[int, Processed]] = []
