@@ -214,9 +214,11 @@ def test_engine_metrics_follow_events_pause_and_swap_over_rest_and_prometheus(ru
                       model_id=NEW_MODEL, model_path=str(run.new_model), production_time=0.0)  # fmt: skip
     played_at = time.monotonic()
     send(run.settings, play)
-    resumed = {"paused": 0, "buffered_events": 0, "model_version": NEW_VERSION}
-    # (counters and gauges of the Python worker reach Flink with its bundles, not all in the same one: wait
-    # for the replay's forecasts as well)
+    resumed = {"paused": 0, "buffered_events": 0, "model_version": NEW_VERSION,
+               "announced_model_version": NEW_VERSION, f"model_key.{NEW_MODEL}.in_use": 1}  # fmt: skip
+    # (counters and gauges of the Python worker reach Flink with its bundles, not all in the same one, and a
+    # gauge registered on the way, like the new model's in_use, may show up over REST a fetch later: wait
+    # for all of them and for the replay's forecasts)
     engine = wait_for(
         lambda: engine_rest(jid),
         lambda m: all(m.get(k) == v for k, v in resumed.items()) and m.get("forecasts_out", 0) > forecasts,
