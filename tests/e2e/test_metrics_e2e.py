@@ -243,7 +243,8 @@ def test_engine_metrics_follow_events_pause_and_swap_over_rest_and_prometheus(ru
 
 
 def chromium() -> str:
-    """The headless browser: Debian's ``chromium``, installed with apt-get under CI, else the test skips."""
+    """The headless browser: Debian's ``chromium``, installed with apt-get under CI (where its absence
+    fails the test); elsewhere the test skips without it."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.environ.get("CI") == "true":
         for command in (
@@ -254,9 +255,10 @@ def chromium() -> str:
                            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
         found = shutil.which("chromium")
     if found is None:
-        pytest.skip(
-            "no chromium on PATH (install the Debian package `chromium`; under CI=true it is installed)"
-        )
+        why = "no chromium on PATH (install the Debian package `chromium`; under CI=true it is installed)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why}, and installing it did not put it there")
+        pytest.skip(why)
     return found
 
 
