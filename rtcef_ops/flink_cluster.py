@@ -27,6 +27,7 @@ from rtcef_ops.flink_config import REST_PORT, embedded_config_yaml
 from rtcef_ops.kafka_broker import RuntimeErrorWithHint, pid_alive
 from rtcef_ops.metrics_plugin import link_plugins
 from rtcef_ops.paths import RuntimePaths, flink_home
+from rtcef_ops.sockets import process_tree
 
 
 def _config_yaml(paths: RuntimePaths, home: Path) -> str:
@@ -324,11 +325,7 @@ def _is_python_worker(process: psutil.Process) -> bool:
 
 def python_workers(taskmanager_pid: int) -> list[psutil.Process]:
     """The Python worker processes under a TaskManager (runner scripts and the interpreters they start)."""
-    try:
-        children = psutil.Process(taskmanager_pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    return [child for child in children if _is_python_worker(child)]
+    return [process for process in process_tree([taskmanager_pid]) if _is_python_worker(process)]
 
 
 def orphaned_python_workers() -> list[psutil.Process]:

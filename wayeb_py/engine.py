@@ -32,6 +32,7 @@ import numpy as np
 from .evaluation import ZERO, Metrics
 from .forecasting import ForecastParams, ForecastTable, VirtualAutomaton, build_forecast_table
 from .model_file import (
+    CONTENT_ERRORS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     ModelFileError,
@@ -161,8 +162,8 @@ class SPSTModel:
 
     def step(self, state: RunState, event: Mapping[str, Any]) -> tuple[RunState, StepResult]:
         """Process one event; returns the new state and what happened. Pure: ``state`` is not modified."""
-        self._check_owner(state)
         if is_reset_event(event):
+            self._check_owner(state)  # a non-reset event is checked by step_many
             return self.reset(state), IDLE
         ts = event.get("timestamp", 0)
         return self.step_symbol(
@@ -330,10 +331,7 @@ class SPSTModel:
         parts = decode_parts(doc, pattern_decoder=pattern_decoder)
         try:
             model = cls(parts.pattern, parts.pst, parts.learn_params, parts.forecast_params, parts.provenance)
-        except (
-            KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError, RecursionError,
-            MemoryError,
-        ) as exc:  # fmt: skip
+        except CONTENT_ERRORS as exc:
             raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
         if verify_key and parts.model_key != model.key:
             raise ModelFileError(

@@ -46,6 +46,7 @@ from .pst import LearnParams, PredictionSuffixTree
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "CONTENT_ERRORS",
     "DEFAULT_MAX_DEPTH",
     "FORMAT_VERSION",
     "MAGIC",
@@ -71,6 +72,13 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 PatternDecoder = Callable[[dict[str, Any]], Any]
+
+CONTENT_ERRORS: tuple[type[BaseException], ...] = (
+    KeyError, TypeError, ValueError, IndexError, ImportError, AttributeError, ArithmeticError, RecursionError,
+    MemoryError,
+)  # fmt: skip
+"""What decoding a model document, or building the model from its parts, raises on bad content: reported as
+a `ModelFileError` (by `decode_parts` here and by ``SPSTModel.from_document``)."""
 
 
 class ModelFileError(ValueError):
@@ -175,10 +183,7 @@ def decode_parts(doc: dict[str, Any], *, pattern_decoder: PatternDecoder | None 
         fparams = ForecastParams.from_dict(doc["forecast_params"])
     except ModelFileError:
         raise
-    except (
-        KeyError, TypeError, ValueError, IndexError, ImportError, AttributeError, ArithmeticError,
-        RecursionError, MemoryError,
-    ) as exc:  # fmt: skip
+    except CONTENT_ERRORS as exc:
         raise ModelFileError(f"invalid model content: {type(exc).__name__}: {exc}") from exc
     return ModelParts(pattern, pst, learn, fparams, doc.get("provenance") or {}, doc.get("model_key"))
 
