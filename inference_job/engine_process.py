@@ -6,7 +6,7 @@ Wiring: ``key_by_shard(batches).connect(control.broadcast(CONTROL_STATE))`` (see
 per partition key and are restored after a restart, and rescaling moves whole shards. An input record is a
 JSON array of the shard's raw events in arrival order: each is decoded here (undecodable ones become dead
 letters), and the events that run go through their keys' engines, each key's together
-(:func:`~inference_job.key_runs.run_events`), their outputs in arrival order. The forecasts of one call
+(:func:`~inference_job.key_runs.run_batch`), their outputs in arrival order. The forecasts of one call
 leave as one record of JSON lines (split into one Kafka record each in the JVM). The score deltas of all
 keys of a shard are collected in the shard's state and sent to the single aggregator as records of at most
 ``batch_size`` rows (:func:`~inference_job.scoring.encode_batch`) when ``batch_size`` deltas are pending
@@ -53,7 +53,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from pyflink.common import Types
@@ -65,10 +64,10 @@ from flink_common.dead_letters import DeadLetterCounter
 from flink_common.io import string_tag
 from flink_common.timers import END_OF_INPUT, needs_timer
 from inference_job.event_batches import events_of
-from inference_job.key_runs import run_events, run_one_by_one
+from inference_job.key_runs import Ready, run_batch
 from inference_job.lifecycle import ControlState, ModelRef, Processed, on_sync
 from inference_job.metrics import EngineMetrics
-from inference_job.models import ModelCache, creation_method_of, default_loader
+from inference_job.models import ModelCache, confined_model_path, creation_method_of, default_loader
 from inference_job.parse_messages import DEAD_LETTERS, JOB_NAME
 from inference_job.scoring import delta_row, encode_batch
 from inference_job.shard import (
@@ -89,7 +88,7 @@ from protocol.messages import (
     MaritimeEvent,
     SyncType,
 )
-from protocol.settings import Domain, Settings
+from protocol.settings import Settings
 
 __all__ = [
     "CONTROL_STATE",
@@ -97,36 +96,12 @@ __all__ = [
     "FORECASTS",
     "EngineProcess",
     "ShardState",
-    "event_model",
-    "partition_attribute",
-    "ticks_per_second",
 ]
 
 _LOG = logging.getLogger(__name__)
 
 CONTROL_STATE = MapStateDescriptor("engine_control", Types.STRING(), Types.STRING())
 FORECASTS = string_tag("forecasts")
-
-Ready = tuple[str, dict[str, Any], str | None]
-"""An event queued to run: its partition key, the decoded event, and its raw JSON (None once held)."""
-
-_PARTITION_BY = {Domain.MARITIME: "mmsi", Domain.FINANCE: "pan"}
-
-
-def partition_attribute(settings: Settings) -> str:
-    """The attribute events are keyed by: the patterns' ``partitionBy`` of the configured domain."""
-    return _PARTITION_BY[settings.domain]
-
-
-def event_model(settings: Settings) -> type[MaritimeEvent] | type[CardTransaction]:
-    """The input event message of the configured domain."""
-    return CardTransaction if settings.domain is Domain.FINANCE else MaritimeEvent
-
-
-def ticks_per_second(settings: Settings) -> int:
-    """Event timestamps per second: maritime events are in seconds, card transactions in milliseconds."""
-    return settings.domain.ticks_per_second
-
 
 class EngineProcess(KeyedBroadcastProcessFunction):
     """Per-key forecasting with pause buffering, stream-time model swaps and batched score deltas."""
@@ -197,7 +172,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         sync = value
         if sync.type is SyncType.PLAY and sync.model_id and sync.model_path:
             try:
-                model_path = self._confined(sync.model_path)
+                model_path = confined_model_path(sync.model_path, self.models_dir, self.max_model_bytes)
                 self.models(model_path)  # validate (and warm the cache) before any key swaps
                 sync = sync.model_copy(update={"model_path": model_path})
             except (OSError, ValueError) as exc:  # ClaimError and ModelLoadError included
@@ -212,15 +187,6 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         broadcast.put("control", raw)
         self._control_raw, self._control = raw, control
         self.metrics.on_control(control, self.initial)
-
-    def _confined(self, model_path: str) -> str:
-        """A PLAY's model path resolved inside ``models_dir`` (a regular file within the size limit), or
-        :class:`~shared_volume.claims.ClaimError`; unchanged when no folder is configured."""
-        if self.models_dir is None:
-            return model_path
-        from shared_volume.claims import confined_path
-
-        return str(confined_path(model_path, Path(self.models_dir), self.max_model_bytes))
 
     # ------------------------------------------------------------------------------- event input
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
@@ -276,7 +242,7 @@ class EngineProcess(KeyedBroadcastProcessFunction):
         self, ready: list[Ready], control: ControlState, shard: ShardState, lines: list[str],
         unmarked: frozenset[str] = frozenset(),
     ) -> Iterator[Any]:  # fmt: skip
-        """Run the queued events, each key's together (:func:`~inference_job.key_runs.run_events`), and
+        """Run the queued events, each key's together (:func:`~inference_job.key_runs.run_batch`), and
         emit their forecasts and score deltas in arrival order; empties ``ready``.
 
         A key in ``unmarked`` resumes without a PLAY: its first event that runs is marked ``resumed``.
@@ -286,45 +252,26 @@ class EngineProcess(KeyedBroadcastProcessFunction):
             return
         items = list(ready)
         ready.clear()
-        by_key: dict[str, list[int]] = {}
-        for index, item in enumerate(items):
-            by_key.setdefault(item[0], []).append(index)
-        outcomes: list[Processed | None] = [None] * len(items)
-        for key, indices in by_key.items():
-            events = [items[i][1] for i in indices]
-            prior = self.runs.get(key)
-            try:
-                state, processed, failures = run_events(
-                    prior, control, key, events, self.models, self.initial
-                )
-            except Exception as exc:  # a model bug: run the key's events one at a time to isolate it
-                _LOG.warning("key %s: batch run failed (%s), running its events one at a time", key, exc)
-                state, processed, failures = run_one_by_one(
-                    prior, control, key, events, self.models, self.initial
-                )
-            for failure in failures:
-                _, event, raw = items[indices[failure.index]]
-                error = failure.error
-                _LOG.error("key %s: event failed: %s: %s", key, type(error).__name__, error, exc_info=error)
-                yield self._dead_letter(
-                    self.input_topic, f"engine failed on key {key}: {type(error).__name__}: {error}",
-                    raw if raw is not None else json.dumps(event),
-                )  # fmt: skip
-            if state is None:
-                continue
+        batch = run_batch(items, self.runs.get, control, self.models, self.initial)
+        for failure in batch.failures:
+            key, event, raw = items[failure.index]
+            error = failure.error
+            _LOG.error("key %s: event failed: %s: %s", key, type(error).__name__, error, exc_info=error)
+            yield self._dead_letter(
+                self.input_topic, f"engine failed on key {key}: {type(error).__name__}: {error}",
+                raw if raw is not None else json.dumps(event),
+            )  # fmt: skip
+        for key, prior, state in batch.states:
             self.runs.put(key, state)
             if prior is not None and state.swaps != prior.swaps:
                 self.metrics.swaps.inc(state.swaps - prior.swaps)
             self.metrics.on_model(state.model.model_id)
-            for index, outcome in processed:
-                outcomes[indices[index]] = outcome
         marked: set[str] = set()
-        for ran in outcomes:
-            if ran is not None:
-                resumed = ran.key in unmarked and ran.key not in marked
-                if resumed:
-                    marked.add(ran.key)
-                self._emit(ran, shard, lines, resumed=resumed)
+        for ran in batch.outcomes:
+            resumed = ran.key in unmarked and ran.key not in marked
+            if resumed:
+                marked.add(ran.key)
+            self._emit(ran, shard, lines, resumed=resumed)
         while len(shard.deltas) >= self.batch_size:
             yield self._flush(shard)
 

@@ -10,13 +10,15 @@ An event fails, as on the one-at-a-time path, when its key's model cannot be loa
 map it (a missing attribute, no minterm): it is reported in ``failures`` and leaves the key's state as it
 was, so a swap it would have triggered is tried again by the next event. Any other error (a model bug)
 propagates: the caller then runs the key's events one at a time, which isolates the failing one.
+:func:`run_batch` does this for every key of a shard batch and puts the outcomes back in arrival order.
 Nothing here imports PyFlink.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from inference_job.lifecycle import (
@@ -32,7 +34,9 @@ from inference_job.lifecycle import (
 )
 from wayeb_py.evaluation import ZERO, Metrics
 
-__all__ = ["Failure", "KeyRun", "run_events", "run_one_by_one"]
+__all__ = ["BatchRun", "Failure", "KeyRun", "Ready", "run_batch", "run_events", "run_one_by_one"]
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,55 @@ class Failure:
 
 KeyRun = tuple[KeyState | None, list[tuple[int, Processed]], list[Failure]]
 """What running a key's events gives: its new state, ``(index, outcome)`` per event that ran, failures."""
+
+Ready = tuple[str, dict[str, Any], str | None]
+"""An event queued to run: its partition key, the decoded event, and its raw JSON (None once held)."""
+
+
+@dataclass(slots=True)
+class BatchRun:
+    """What running a batch of ready events gives.
+
+    ``states``: ``(key, state before, state after)`` of each key with a new state; ``outcomes``: one per
+    event that ran, in arrival order; ``failures``: the position in the batch of each event that failed,
+    with its error (see :func:`run_events`).
+    """
+
+    states: list[tuple[str, KeyState | None, KeyState]] = field(default_factory=list)
+    outcomes: list[Processed] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def run_batch(
+    items: Sequence[Ready],
+    state_of: Callable[[str], KeyState | None],
+    control: ControlState,
+    models: ModelSource,
+    initial: ModelRef,
+) -> BatchRun:
+    """Run a batch's events, each key's together through :func:`run_events` (one at a time through
+    :func:`run_one_by_one` if that raises: a model bug then fails only its event)."""
+    by_key: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_key.setdefault(item[0], []).append(index)
+    batch = BatchRun()
+    outcomes: list[Processed | None] = [None] * len(items)
+    for key, indices in by_key.items():
+        events = [items[i][1] for i in indices]
+        prior = state_of(key)
+        try:
+            state, processed, failures = run_events(prior, control, key, events, models, initial)
+        except Exception as exc:
+            _LOG.warning("key %s: batch run failed (%s), running its events one at a time", key, exc)
+            state, processed, failures = run_one_by_one(prior, control, key, events, models, initial)
+        batch.failures.extend(Failure(indices[f.index], f.error) for f in failures)
+        if state is None:
+            continue
+        batch.states.append((key, prior, state))
+        for index, outcome in processed:
+            outcomes[indices[index]] = outcome
+    batch.outcomes = [outcome for outcome in outcomes if outcome is not None]
+    return batch
 
 
 @dataclass(slots=True)

@@ -25,14 +25,8 @@ from flink_common.dead_letters import write_dead_letters
 from flink_common.io import read_topic, table_env, write_topic
 from flink_common.job import run_job
 from flink_common.latency import set_bundle_time
-from inference_job.engine_process import (
-    CONTROL_STATE,
-    FORECASTS,
-    EngineProcess,
-    event_model,
-    partition_attribute,
-    ticks_per_second,
-)
+from inference_job.domain import event_model, partition_attribute, ticks_per_second
+from inference_job.engine_process import CONTROL_STATE, FORECASTS, EngineProcess
 from inference_job.event_batches import batch_in_jvm, key_by_shard, split_lines_in_jvm
 from inference_job.lifecycle import ModelRef
 from inference_job.models import resolve_initial_model

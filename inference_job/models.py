@@ -16,7 +16,14 @@ from inference_job.lifecycle import ModelRef
 from protocol.messages import CreationMethod
 from protocol.settings import Settings
 
-__all__ = ["ModelCache", "ModelLoadError", "creation_method_of", "default_loader", "resolve_initial_model"]
+__all__ = [
+    "ModelCache",
+    "ModelLoadError",
+    "confined_model_path",
+    "creation_method_of",
+    "default_loader",
+    "resolve_initial_model",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -89,3 +96,13 @@ def default_loader(path: str, max_bytes: int = Settings.model_fields["max_model_
     from wayeb_py.engine import SPSTModel
 
     return SPSTModel.load(path, max_bytes=max_bytes)
+
+
+def confined_model_path(model_path: str, models_dir: str | None, max_bytes: int) -> str:
+    """A PLAY's model path resolved inside ``models_dir`` (a regular file within ``max_bytes``), or
+    :class:`~shared_volume.claims.ClaimError`; unchanged when no folder is configured."""
+    if models_dir is None:
+        return model_path
+    from shared_volume.claims import confined_path
+
+    return str(confined_path(model_path, Path(models_dir), max_bytes))

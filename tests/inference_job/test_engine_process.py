@@ -9,19 +9,14 @@ import pytest
 from engine_harness import SHARDS, T0, Harness, deltas, forecasts, raw_event
 
 from flink_common.timers import LOST_TIMER_MS
-from inference_job.engine_process import (
-    END_OF_INPUT,
-    FORECASTS,
-    event_model,
-    partition_attribute,
-    ticks_per_second,
-)
+from inference_job.domain import event_model
+from inference_job.engine_process import END_OF_INPUT, FORECASTS
 from inference_job.event_batches import shard_of
 from inference_job.lifecycle import ModelRef
 from inference_job.models import ModelCache, resolve_initial_model
 from inference_job.parse_messages import DEAD_LETTERS
 from protocol.codec import decode
-from protocol.messages import CardTransaction, CreationMethod, DeadLetter, EngineSync, SyncType
+from protocol.messages import CreationMethod, DeadLetter, EngineSync, SyncType
 from protocol.settings import Domain, Settings
 from shared_volume.registry import RegistryEntry, publish
 
@@ -122,13 +117,6 @@ def test_model_cache_loads_each_path_once_and_evicts_the_oldest() -> None:
     cache = ModelCache(lambda p: loads.append(p) or p.upper(), size=2)
     assert [cache("a"), cache("a"), cache("b"), cache("c"), cache("a")] == ["A", "A", "B", "C", "A"]
     assert loads == ["a", "b", "c", "a"]
-
-
-def test_partitioning_and_time_units_follow_the_domain() -> None:
-    assert partition_attribute(Settings()) == "mmsi" and ticks_per_second(Settings()) == 1
-    finance = Settings(domain=Domain.FINANCE)
-    assert partition_attribute(finance) == "pan" and ticks_per_second(finance) == 1000
-    assert event_model(Settings()) is not CardTransaction and event_model(finance) is CardTransaction
 
 
 def test_initial_model_is_the_registry_current_else_the_bootstrap_path(tmp_path: Path) -> None:

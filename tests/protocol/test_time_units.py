@@ -11,7 +11,7 @@ import pytest
 from collector_job.buckets import BucketScheme, ms_per_unit
 from factory_job.factory_state import covers
 from factory_job.state import DatasetInfo, FactoryState
-from inference_job.engine_process import ticks_per_second
+from inference_job.domain import ticks_per_second
 from mocks.data_feeder import TIME_UNIT_S, pacing_offsets
 from mocks.mock_instruction_producer import build_instruction
 from protocol.messages import CommandType, FactoryCommand, InstructionType

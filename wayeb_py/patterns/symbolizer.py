@@ -3,6 +3,8 @@
 Symbol ``k`` (0-based) is the ``k``-th minterm of the compiled pattern (Wayeb's ``Symbol(k + 1)``). Instead of
 testing minterms one by one, every sentence is evaluated once and the resulting bit pattern
 (bit ``i`` = sentence ``i`` is true) is looked up; the vectorised path does the same with numpy columns.
+One event at a time, the sentences run as one generated function (:mod:`~wayeb_py.patterns.codegen`), with
+the sentence objects as the reference it falls back to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from wayeb_py.patterns.codegen import CodeFunction, compile_code_function
 from wayeb_py.patterns.errors import UnmatchedEventError
 from wayeb_py.patterns.predicates import Cache, Predicate, predicate_from_dict
 from wayeb_py.patterns.sentences import Atom, Sentence, sentence_from_dict
@@ -31,7 +34,9 @@ class Symbolizer:
     ``exclusives`` the declared exclusive predicate sets (kept for :meth:`describe` and serialisation).
     """
 
-    __slots__ = ("sentences", "minterms", "exclusives", "n_symbols", "_by_code", "_lookup", "_key")
+    __slots__ = (
+        "sentences", "minterms", "exclusives", "n_symbols", "_by_code", "_lookup", "_key", "_code_of"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -62,11 +67,23 @@ class Symbolizer:
                 lookup[code] = symbol
             self._lookup = lookup
         self._key = json.dumps(self.to_dict(), sort_keys=True)
+        self._code_of: CodeFunction = compile_code_function(self.sentences)
 
     # -- evaluation ----------------------------------------------------------------------------------------
 
     def symbol(self, event: Mapping[str, Any]) -> int:
         """Symbol of one event; raises ``MissingAttributeError`` or ``UnmatchedEventError``."""
+        try:
+            code = self._code_of(event)
+        except Exception:  # the sentence objects decide: they may not need what was missing, or say why
+            return self.symbol_by_sentences(event)
+        symbol = self._by_code.get(code)
+        if symbol is None:
+            return self.symbol_by_sentences(event)
+        return symbol
+
+    def symbol_by_sentences(self, event: Mapping[str, Any]) -> int:
+        """:meth:`symbol` through the sentence objects (the reference the generated function follows)."""
         cache: Cache = {}
         code = 0
         bit = 1
@@ -163,6 +180,9 @@ class Symbolizer:
             minterms=[[bool(b) for b in m] for m in d["minterms"]],
             exclusives=[frozenset(predicate_from_dict(p) for p in e) for e in d.get("exclusives", [])],
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Symbolizer.from_dict, (self.to_dict(),))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Symbolizer):
