@@ -83,6 +83,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "low-latency": {},
     "shards-32": {},
     "shards-16": {},
+    "object-reuse": {"pipeline.object-reuse": "true"},
 }  # fmt: skip
 SETTINGS_VARIANTS: dict[str, dict[str, str]] = {
     "throughput": {"PYTHON_BUNDLE_TIME_MS": "1000", "BUFFER_TIMEOUT_MS": "100", "EVENT_BATCH_MS": "100"},
@@ -97,6 +98,7 @@ DESCRIPTIONS = {
     "low-latency": "bundle 1000 / 20 ms, buffer timeout 10 ms, 20 ms event batches",
     "shards-32": "the defaults with ENGINE_SHARDS=32 (fewer, larger shard batches and state commits)",
     "shards-16": "the defaults with ENGINE_SHARDS=16",
+    "object-reuse": "the defaults with pipeline.object-reuse (chained JVM operators pass records uncopied)",
 }
 
 

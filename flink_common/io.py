@@ -49,6 +49,7 @@ def flink_options(settings: Settings) -> Configuration:
     built, so they must be set when the environment is created, before any operator is added.
     """
     config = Configuration()
+    config.set_string("pipeline.object-reuse", str(settings.object_reuse).lower())
     if settings.python_bundle_size is not None:
         config.set_string("python.fn-execution.bundle.size", str(settings.python_bundle_size))
     if settings.python_bundle_time_ms is not None:

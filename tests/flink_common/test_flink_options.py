@@ -21,6 +21,10 @@ def test_bundle_and_buffer_settings_reach_the_environment_and_default_to_flink()
     assert config.get(options.MAX_BUNDLE_SIZE) == 1000
     assert config.get(options.MAX_BUNDLE_TIME_MILLS) == 20
     assert tuned._j_stream_execution_environment.getBufferTimeout() == 10
+    assert tuned.get_config().is_object_reuse_enabled()
 
-    # unset settings add nothing, so the cluster's (Flink's) values stay in force
-    assert flink_options(load_settings()).to_dict() == {}
+    # unset settings add nothing, so the cluster's (Flink's) values stay in force; object reuse is on
+    # unless OBJECT_REUSE=false
+    assert flink_options(load_settings()).to_dict() == {"pipeline.object-reuse": "true"}
+    copying = make_env(load_settings(object_reuse=False), with_kafka=False)
+    assert not copying.get_config().is_object_reuse_enabled()

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inference_job.key_runs import run_events, run_one_by_one
+from inference_job.key_runs import run_batch, run_events, run_one_by_one
 from inference_job.lifecycle import ControlState, KeyState, ModelRef, on_sync
 from protocol.messages import CreationMethod, EngineSync, SyncType
 from wayeb_py.engine import SPSTModel
@@ -170,3 +170,52 @@ def test_a_batch_in_which_every_event_fails_leaves_the_state_as_it_was(models: M
     assert after is state and not outcomes and len(failures) == 3
     expected, _, _ = run_one_by_one(state, control, "v1", bad, models, models.refs["m0"])
     assert after == expected
+
+
+def test_a_shard_batch_runs_each_key_together_and_keeps_arrival_order(models: Models) -> None:
+    """Two vessels interleaved, one bad event: outcomes in arrival order, the failure at its batch position,
+    each key's state equal to running its own events alone."""
+    one, two = _track(random.Random(11), 6), _track(random.Random(12), 5)
+    for event in two:
+        event["mmsi"] = "v2"
+    del two[2]["lat"]
+    arrivals = [e for pair in zip(one, two, strict=False) for e in pair] + one[len(two):]
+    items = [(str(e["mmsi"]), e, None) for e in arrivals]
+    states: dict[str, KeyState] = {}
+    batch = run_batch(items, states.get, ControlState(), models, models.refs["m0"])
+    ran = [(p.key, p.timestamp) for p in batch.outcomes]
+    assert ran == [(e["mmsi"], e["timestamp"]) for e in arrivals if e is not two[2]]
+    assert [f.index for f in batch.failures] == [arrivals.index(two[2])]
+    alone = {key: run_events(None, ControlState(), key, [e for e in arrivals if e["mmsi"] == key], models,
+                             models.refs["m0"])[0] for key in ("v1", "v2")}  # fmt: skip
+    assert {key: after for key, prior, after in batch.states} == alone
+    assert all(prior is None for _, prior, _ in batch.states)
+
+
+def test_a_model_bug_in_a_batch_fails_only_its_event(models: Models) -> None:
+    """``run_events`` raising (not a mapping error) sends the key's events one at a time."""
+    events = _track(random.Random(13), 4)
+    real = models(models.refs["m0"].path)
+
+    class Flaky:
+        """The real model, except that stepping several events at once, or the second event, raises."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def step_many(self, run: Any, symbols: Any, timestamps: Any) -> Any:
+            if len(symbols) > 1:
+                raise RuntimeError("model bug")
+            return real.step_many(run, symbols, timestamps)
+
+        def step(self, run: Any, event: dict[str, Any]) -> Any:
+            if event is events[1]:
+                raise RuntimeError("model bug")
+            return real.step(run, event)
+
+    broken = Flaky()
+    items = [("v1", e, None) for e in events]
+    batch = run_batch(items, {}.get, ControlState(), lambda path: broken, models.refs["m0"])
+    assert [f.index for f in batch.failures] == [1]
+    assert "model bug" in str(batch.failures[0].error)
+    assert [p.timestamp for p in batch.outcomes] == [events[i]["timestamp"] for i in (0, 2, 3)]
