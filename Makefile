@@ -45,10 +45,11 @@ LOOPBACK_JAR := runtime/lib/loopback/beam-fn-loopback-server.jar
 $(LOOPBACK_JAR): runtime/loopback/ServerFactory.java runtime/loopback/build.sh $(VENV)/.installed
 	bash runtime/loopback/build.sh "$$($(PY) -c 'import pathlib, pyflink; print(next((pathlib.Path(pyflink.__file__).parent / "opt").glob("flink-python-*.jar")))')" $@
 
-# The Kafka deserializer that tags each record with its partition (runtime/kafka-records), compiled against the
-# fetched connector and the wheel's Flink; it sits beside the connector, so every job's classpath has it.
+# The Kafka deserializer that tags each record with its partition and the split of batched forecast lines into
+# records (runtime/kafka-records), compiled against the fetched connector and the wheel's Flink; the jar sits
+# beside the connector, so every job's classpath has it.
 KAFKA_RECORDS_JAR := runtime/lib/connector/rtcef-kafka-records.jar
-$(KAFKA_RECORDS_JAR): runtime/kafka-records/PartitionTaggedValues.java runtime/kafka-records/build.sh \
+$(KAFKA_RECORDS_JAR): $(wildcard runtime/kafka-records/*.java) runtime/kafka-records/build.sh \
 		runtime/lib/.fetched $(VENV)/.installed
 	bash runtime/kafka-records/build.sh "$$(ls runtime/lib/connector/flink-sql-connector-kafka-*.jar)" \
 	  "$$($(PY) -c 'import pathlib, pyflink; print(next((pathlib.Path(pyflink.__file__).parent / "lib").glob("flink-dist-*.jar")))')" $@

@@ -156,7 +156,7 @@ def build_pipeline(env: StreamExecutionEnvironment, settings: Settings) -> dict[
     control = read_topic(env, settings, settings.sync_topic, group="inference-enginesync")
     outputs = build_graph(batches, control, settings, initial=resolve_initial_model(settings))
     exactly_once = settings.output_guarantee is OutputGuarantee.EXACTLY_ONCE
-    write_topic(split_lines_in_jvm(t_env, outputs["forecasts"]), settings, settings.forecast_topic,
+    write_topic(split_lines_in_jvm(outputs["forecasts"]), settings, settings.forecast_topic,
                 exactly_once=exactly_once)  # fmt: skip
     write_topic(outputs["scores"], settings, settings.score_topic, exactly_once=exactly_once)
     write_topic(outputs["instructions"], settings, settings.instruction_topic)

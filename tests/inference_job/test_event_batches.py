@@ -92,7 +92,7 @@ def test_jvm_batches_keep_every_event_once_under_its_shard_in_order(
     events = read_topic(env, settings, input_topic, group="batches")
     batches = batch_in_jvm(t_env, events, "mmsi", SHARDS, window_ms=50)
     tagged = key_by_shard(batches).process(TagWithKey(), output_type=Types.STRING())
-    lines = split_lines_in_jvm(t_env, tagged)
+    lines = split_lines_in_jvm(tagged)
 
     received: list[tuple[int, str]] = []
     with lines.execute_and_collect() as results:  # unbounded: closing the iterator cancels the job
@@ -115,3 +115,14 @@ def _key_of(raw: str) -> str | None:
         return str(json.loads(raw)["mmsi"])
     except (ValueError, KeyError):
         return None
+
+
+@pytest.mark.minicluster
+def test_the_jvm_split_gives_each_line_as_a_record_in_order() -> None:
+    env = make_env(Settings(parallelism=1), with_kafka=True)
+    batches = ['{"a": 1}\n{"b": 2}\n{"c": 3}', '{"d": 4}', "x\n\ny", ""]
+    lines = split_lines_in_jvm(env.from_collection(batches, type_info=Types.STRING()))
+    with lines.execute_and_collect() as results:
+        received = list(results)
+    assert received == [line for batch in batches for line in split_lines(batch)]
+    assert received[:4] == ['{"a": 1}', '{"b": 2}', '{"c": 3}', '{"d": 4}'] and received[-1] == ""
