@@ -145,16 +145,25 @@ def topic_partitions(settings: Settings, topic: str, timeout_s: float = 10.0) ->
         return 1
 
 
+def project_java_object(class_name: str, *arguments: str) -> object:
+    """A new instance of one of ``runtime/kafka-records``' classes, built with ``String`` arguments.
+
+    By reflection: the classes are in a jar beside the connector, which py4j's own class lookup (``jvm.x.y``)
+    does not see.
+    """
+    gateway = get_gateway()
+    parameter_types = gateway.new_array(gateway.jvm.java.lang.Class, len(arguments))
+    values = gateway.new_array(gateway.jvm.java.lang.Object, len(arguments))
+    for index, argument in enumerate(arguments):
+        parameter_types[index] = load_java_class("java.lang.String")
+        values[index] = argument
+    return load_java_class(class_name).getConstructor(parameter_types).newInstance(values)
+
+
 def _partition_tagged_values() -> object:
     """``runtime/kafka-records``' deserializer: values as text tagged with their partition, tombstones as
     :data:`~protocol.codec.TOMBSTONE` (it never throws)."""
-    gateway = get_gateway()
-    parameter_types = gateway.new_array(gateway.jvm.java.lang.Class, 1)
-    parameter_types[0] = load_java_class("java.lang.String")
-    arguments = gateway.new_array(gateway.jvm.java.lang.Object, 1)
-    arguments[0] = TOMBSTONE
-    constructor = load_java_class("io.rtcef.kafka.PartitionTaggedValues").getConstructor(parameter_types)
-    return constructor.newInstance(arguments)
+    return project_java_object("io.rtcef.kafka.PartitionTaggedValues", TOMBSTONE)
 
 
 def _null_keeping_value_deserializer() -> object:

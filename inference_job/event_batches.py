@@ -36,7 +36,8 @@ from pyflink.datastream import DataStream, KeyedStream
 from pyflink.datastream.functions import MapFunction
 from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment
-from pyflink.util.java_utils import load_java_class
+
+from flink_common.io import project_java_object
 
 __all__ = [
     "BATCH_TYPE",
@@ -164,10 +165,6 @@ def split_lines_in_jvm(batches: DataStream) -> DataStream:
     in Flink SQL (``UNNEST`` of ``SPLIT``) converted every batch to a table row and back, which took most of
     the engine task's own JVM time.
     """
-    gateway = get_gateway()
-    no_types = gateway.new_array(gateway.jvm.java.lang.Class, 0)
-    no_arguments = gateway.new_array(gateway.jvm.java.lang.Object, 0)
-    # reflection: the class is in a jar the job adds, which py4j's own class lookup does not see
-    splitter = load_java_class("io.rtcef.kafka.SplitLines").getConstructor(no_types).newInstance(no_arguments)
+    splitter = project_java_object("io.rtcef.kafka.SplitLines")
     j_stream = batches._j_data_stream.flatMap(splitter).returns(Types.STRING().get_java_type_info())
     return DataStream(j_stream.name("split-forecasts"))

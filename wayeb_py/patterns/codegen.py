@@ -58,11 +58,13 @@ class _Writer:
         }  # fmt: skip
         self.features: list[str] = []
         self._names: dict[tuple[Any, ...], str] = {}
+        self._constants = 0
         self.uses_cache = False
 
     def constant(self, value: Any) -> str:
         """A namespace name bound to ``value`` (never written into the source)."""
-        name = f"k{sum(1 for n in self.namespace if n.startswith('k'))}"
+        name = f"k{self._constants}"
+        self._constants += 1
         self.namespace[name] = value
         return name
 
@@ -101,6 +103,7 @@ class _Writer:
         if key in self._names:
             return self._names[key]
         event_lon, event_lat = self.number("lon"), self.number("lat")
+        cos_event = self._feature(("cos", "lat"), "c", lambda name: f"{name} = _cos(_radians({event_lat}))")
         c_lon, c_lat = self.constant(lon), self.constant(lat)
         cos_lat, diameter = self.constant(math.cos(math.radians(lat))), self.constant(2.0 * EARTH_RADIUS_KM)
 
@@ -108,7 +111,7 @@ class _Writer:
             return (
                 f"_h1 = _sin(_radians({c_lat} - {event_lat}) / 2.0); "
                 f"_h2 = _sin(_radians({c_lon} - {event_lon}) / 2.0); "
-                f"_a = _h1 * _h1 + _cos(_radians({event_lat})) * {cos_lat} * _h2 * _h2; "
+                f"_a = _h1 * _h1 + {cos_event} * {cos_lat} * _h2 * _h2; "
                 f"{name} = {diameter} * _atan2(_sqrt(_a), _sqrt(1.0 - _a))"
             )
 
